@@ -1,0 +1,47 @@
+"""ansflow-pyramid: the AnsFlow CI/CD platform's API on Pyramid.
+
+``main`` is the paste-deploy app factory.  The include chain below is the shape of
+the application: each core feature package has one ``includeme``; plugins come last
+and build on the directives the core installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.router import Router
+
+from ansflow_pyramid.plugins import include_plugins
+from ansflow_pyramid.settings import overlay_environment
+from ansflow_pyramid.traversal import commit_or_explain
+
+#: The core's include chain, in order.  Plugins are included after it.
+CORE_INCLUDES = (
+    "ansflow_pyramid.db",
+    "ansflow_pyramid.migrations",
+    "ansflow_pyramid.execution_policy",
+    "ansflow_pyramid.redis_client",
+    "ansflow_pyramid.traversal",
+    "ansflow_pyramid.api",
+    "ansflow_pyramid.health",
+)
+
+
+def make_configurator(settings: dict[str, Any]) -> Configurator:
+    """A configurator with the core and every enabled plugin included (not committed)."""
+    settings = dict(overlay_environment(dict(settings)))
+    config = Configurator(settings=settings)
+    for name in CORE_INCLUDES:
+        config.include(name)
+    include_plugins(config)
+    # One commit for the core and every plugin: a path claimed twice, by anyone, is a
+    # conflict (a later commit would silently override an earlier one instead).
+    commit_or_explain(config)
+    return config
+
+
+def main(global_config: dict[str, Any] | None, **settings: Any) -> Router:
+    """The paste-deploy entry point: build the WSGI application."""
+    config = make_configurator(settings)
+    return config.make_wsgi_app()

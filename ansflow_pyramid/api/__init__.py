@@ -1,0 +1,53 @@
+"""The API layer: generic resources and views, JSON rendering and JSON errors.
+
+Plugins import what they build on from here::
+
+    from ansflow_pyramid.api import ModelCollection, ModelItem, Filter, APIError
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+
+from pyramid.config import Configurator
+from pyramid.renderers import JSON
+
+from ansflow_pyramid.api.bodies import json_body, validate, validated_body
+from ansflow_pyramid.api.errors import APIError, Conflict, NotFound, ValidationFailed, error_response
+from ansflow_pyramid.api.listing import Filter, Page
+from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
+
+__all__ = [
+    "APIError",
+    "Conflict",
+    "Filter",
+    "ModelCollection",
+    "ModelItem",
+    "NotFound",
+    "Page",
+    "ValidationFailed",
+    "error_response",
+    "json_body",
+    "partial_schema",
+    "validate",
+    "validated_body",
+]
+
+
+def json_renderer() -> JSON:
+    """Pyramid's JSON renderer taught ISO 8601 datetimes, decimals and UUIDs."""
+    renderer = JSON()
+    renderer.add_adapter(dt.datetime, lambda value, request: value.isoformat())
+    renderer.add_adapter(dt.date, lambda value, request: value.isoformat())
+    renderer.add_adapter(decimal.Decimal, lambda value, request: str(value))
+    renderer.add_adapter(uuid.UUID, lambda value, request: str(value))
+    return renderer
+
+
+def includeme(config: Configurator) -> None:
+    config.add_renderer("json", json_renderer())
+    config.include(".errors")
+    config.include(".views")
+    config.include(".limits")

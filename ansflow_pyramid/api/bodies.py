@@ -1,0 +1,62 @@
+"""Reading and validating request bodies with pydantic v2 schemas."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pyramid.request import Request
+
+from ansflow_pyramid.api.errors import APIError, ValidationFailed
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+NON_FIELD_ERRORS = "non_field_errors"
+
+
+def json_body(request: Request) -> dict[str, Any]:
+    """The request body as a JSON object; an empty body is ``{}``.
+
+    A body that is not JSON, or JSON that is not an object, is a 400.
+    """
+    raw = request.body
+    if not raw or not raw.strip():
+        return {}
+    content_type = request.content_type or ""
+    if content_type and "json" not in content_type and content_type != "text/plain":
+        raise APIError(
+            f"Unsupported media type {content_type!r}; send application/json.",
+            code="unsupported_media_type",
+            status=415,
+        )
+    try:
+        body = json.loads(raw.decode(request.charset or "utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise APIError(f"Malformed JSON body: {error}", code="malformed_json") from None
+    if not isinstance(body, dict):
+        raise APIError("The JSON body must be an object.", code="malformed_json")
+    return body
+
+
+def errors_from_validation(error: ValidationError) -> dict[str, list[str]]:
+    """Pydantic's errors as DRF-style ``{field: [messages]}``."""
+    errors: dict[str, list[str]] = {}
+    for item in error.errors(include_url=False):
+        location = ".".join(str(part) for part in item.get("loc", ())) or NON_FIELD_ERRORS
+        message = item.get("msg", "Invalid value.")
+        errors.setdefault(location, []).append(message)
+    return errors
+
+
+def validate(schema: type[SchemaT], data: Any) -> SchemaT:
+    """Validate ``data`` against ``schema`` or raise :class:`ValidationFailed`."""
+    try:
+        return schema.model_validate(data)
+    except ValidationError as error:
+        raise ValidationFailed(errors_from_validation(error)) from None
+
+
+def validated_body(request: Request, schema: type[SchemaT]) -> SchemaT:
+    """The request's JSON body validated against ``schema``."""
+    return validate(schema, json_body(request))

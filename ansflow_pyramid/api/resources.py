@@ -1,0 +1,155 @@
+"""Generic database-backed collections and items that plugins subclass.
+
+A plugin usually needs only class attributes::
+
+    class ToolCollection(ModelCollection):
+        model = Tool
+        read_schema = ToolOut          # pydantic, from_attributes=True
+        create_schema = ToolCreate
+        update_schema = ToolUpdate
+        filters = {"project": Filter(Tool.project_id)}
+        ordering_fields = {"name": Tool.name, "created_at": Tool.created_at}
+
+and overrides the hooks (``base_query`` for visibility, ``create``, ``update``) where
+its data needs more than copying validated fields onto a row.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, create_model
+from pydantic.fields import FieldInfo
+from sqlalchemy import Select, inspect, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from ansflow_pyramid.api.listing import Filter, Page, apply_filters, apply_ordering, apply_search, paginate
+from ansflow_pyramid.db import Base
+from ansflow_pyramid.traversal import Collection, Item
+
+
+@functools.cache
+def partial_schema(schema: type[BaseModel]) -> type[BaseModel]:
+    """``schema`` with every field optional, for PATCH.
+
+    Omitted fields default to ``None`` without validation and are dropped through
+    ``model_fields_set``; a field sent explicitly is still validated against its type,
+    so ``{"name": null}`` is rejected where ``name`` is not nullable.
+    """
+    fields: dict[str, Any] = {}
+    for name, info in schema.model_fields.items():
+        copy = FieldInfo.merge_field_infos(info, default=None)
+        fields[name] = (info.annotation, copy)
+    return create_model(f"Partial{schema.__name__}", __base__=schema, **fields)
+
+
+class ModelItem(Item):
+    """An item backed by one ORM row (``self.obj``)."""
+
+    collection: ModelCollection
+
+    def serialize(self) -> dict[str, Any]:
+        return self.collection.serialize(self.obj)
+
+    def update(self, data: BaseModel, partial: bool) -> Any:
+        """Apply validated ``data`` to the row; PATCH passes only the fields sent."""
+        values = data.model_dump(exclude_unset=partial)
+        for name, value in values.items():
+            setattr(self.obj, name, value)
+        self.dbsession.flush()
+        return self.obj
+
+    def delete(self) -> None:
+        self.dbsession.delete(self.obj)
+        self.dbsession.flush()
+
+
+class ModelCollection(Collection):
+    """A collection of ORM rows with list/create and item retrieve/update/delete."""
+
+    model: ClassVar[type[Base]]
+    item_class: ClassVar[type[Item]] = ModelItem
+    read_schema: ClassVar[type[BaseModel]]
+    create_schema: ClassVar[type[BaseModel] | None] = None
+    update_schema: ClassVar[type[BaseModel] | None] = None
+    filters: ClassVar[Mapping[str, Filter]] = {}
+    ordering_fields: ClassVar[Mapping[str, InstrumentedAttribute[Any]]] = {}
+    default_ordering: ClassVar[tuple[str, ...]] = ()
+    search_fields: ClassVar[tuple[InstrumentedAttribute[Any], ...]] = ()
+    page_size: ClassVar[int] = 20
+    max_page_size: ClassVar[int] = 100
+    #: Methods served on the collection and on its items.
+    collection_methods: ClassVar[tuple[str, ...]] = ("GET", "POST")
+    item_methods: ClassVar[tuple[str, ...]] = ("GET", "PUT", "PATCH", "DELETE")
+    #: The permission each method needs, checked against the resource's ACL.
+    method_permissions: ClassVar[Mapping[str, str]] = {
+        "GET": "view",
+        "POST": "add",
+        "PUT": "edit",
+        "PATCH": "edit",
+        "DELETE": "delete",
+    }
+
+    # -- queries ---------------------------------------------------------------------
+    @classmethod
+    def primary_key(cls) -> InstrumentedAttribute[Any]:
+        return getattr(cls.model, inspect(cls.model).primary_key[0].key)
+
+    def base_query(self) -> Select[Any]:
+        """All rows this request may see; override to restrict visibility."""
+        return select(self.model)
+
+    def fixed_filter_clauses(self) -> list[Any]:
+        clauses = []
+        for name, value in self.fixed_filters.items():
+            spec = self.filters.get(name)
+            column = spec.column if spec is not None and spec.column is not None else getattr(self.model, name)
+            clauses.append(column == value)
+        return clauses
+
+    def query(self) -> Select[Any]:
+        """``base_query`` narrowed by the filters fixed by the path."""
+        return self.base_query().where(*self.fixed_filter_clauses())
+
+    def load_item(self, key: Any) -> Item:
+        obj = self.dbsession.scalars(self.query().where(self.primary_key() == key)).first()
+        if obj is None:
+            raise KeyError(key)
+        return self.item_class(self, key, obj)
+
+    def item_for(self, obj: Any) -> Item:
+        """The item resource of a row of this collection (after a create)."""
+        key = getattr(obj, self.primary_key().key)
+        item = self.item_class(self, key, obj)
+        return item
+
+    # -- list and create -------------------------------------------------------------
+    def list_query(self) -> Select[Any]:
+        query = apply_filters(self.request, self.query(), self.filters)
+        query = apply_search(self.request, query, self.search_fields)
+        return apply_ordering(
+            self.request, query, self.ordering_fields, self.default_ordering, self.primary_key()
+        )
+
+    def list_page(self) -> Page:
+        count, rows, page, page_size = paginate(
+            self.request, self.dbsession, self.list_query(), self.page_size, self.max_page_size
+        )
+        return Page(count, self.serialize_many(rows), page, page_size)
+
+    def serialize(self, obj: Any) -> dict[str, Any]:
+        """One row as JSON-able data (the read schema, by default)."""
+        return self.read_schema.model_validate(obj, from_attributes=True).model_dump(mode="json")
+
+    def serialize_many(self, rows: list[Any]) -> list[dict[str, Any]]:
+        return [self.serialize(row) for row in rows]
+
+    def create(self, data: BaseModel) -> Any:
+        """Insert a row from validated ``data``; override to set owners or relations."""
+        values = {**data.model_dump(), **self.fixed_filters}
+        obj = self.model(**values)
+        self.dbsession.add(obj)
+        self.dbsession.flush()
+        return obj

@@ -1,0 +1,159 @@
+"""The generic JSON views and the helpers that register them for each resource.
+
+For every registered collection the API layer registers one Pyramid view per allowed
+method (with that method's permission, so Pyramid's security policy checks the ACL),
+plus a fallback view that answers 405 with an ``Allow`` header, or the allowed methods
+for ``OPTIONS``.  Custom actions go through the same helper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.httpexceptions import HTTPNotFound
+from pyramid.request import Request
+from pyramid.security import NO_PERMISSION_REQUIRED
+from pyramid.response import Response
+
+from ansflow_pyramid.api.bodies import validated_body
+from ansflow_pyramid.api.errors import APIError, error_response
+from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
+from ansflow_pyramid.traversal import Namespace
+
+ALLOWED_KEY = "ansflow.allowed-methods"
+
+
+def reject_subpath(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view decorator: ``.../cancel/extra/`` is not ``.../cancel/`` and is a 404."""
+
+    def wrapper(context: Any, request: Request) -> Any:
+        if request.subpath:
+            raise HTTPNotFound()
+        return view(context, request)
+
+    return wrapper
+
+
+# -- default views ------------------------------------------------------------------
+def list_view(context: ModelCollection, request: Request) -> dict[str, Any]:
+    return context.list_page().render(request)
+
+
+def create_view(context: ModelCollection, request: Request) -> dict[str, Any]:
+    if context.create_schema is None:
+        raise APIError("This collection cannot be created through the API.", status=405)
+    data = validated_body(request, context.create_schema)
+    obj = context.create(data)
+    item = context.item_for(obj)
+    request.response.status = 201
+    request.response.headers["Location"] = request.resource_url(item)
+    return context.serialize(obj)
+
+
+def retrieve_view(context: ModelItem, request: Request) -> dict[str, Any]:
+    return context.serialize()
+
+
+def update_view(context: ModelItem, request: Request) -> dict[str, Any]:
+    schema = context.collection.update_schema or context.collection.create_schema
+    if schema is None:
+        raise APIError("This resource cannot be changed through the API.", status=405)
+    partial = request.method == "PATCH"
+    data = validated_body(request, partial_schema(schema) if partial else schema)
+    obj = context.update(data, partial=partial)
+    return context.collection.serialize(obj)
+
+
+def delete_view(context: ModelItem, request: Request) -> Response:
+    context.delete()
+    return Response(status=204)
+
+
+def namespace_view(context: Namespace, request: Request) -> dict[str, str]:
+    """A namespace lists the URLs below it, like DRF's API root."""
+    base = request.resource_url(context)
+    return {name: f"{base}{name}/" for name in context.child_names()}
+
+
+COLLECTION_VIEWS = {"GET": list_view, "POST": create_view}
+ITEM_VIEWS = {"GET": retrieve_view, "PUT": update_view, "PATCH": update_view, "DELETE": delete_view}
+
+
+# -- registration -------------------------------------------------------------------
+def _allowed_methods(config: Configurator) -> dict[tuple[type, str], set[str]]:
+    return config.registry.setdefault(ALLOWED_KEY, {})
+
+
+def add_api_view(
+    config: Configurator,
+    context: type,
+    name: str,
+    view: Callable[..., Any],
+    methods: Sequence[str],
+    permission: str | None,
+    renderer: str | None = "json",
+) -> None:
+    """Register ``view`` for ``methods`` on ``context`` + a 405/OPTIONS fallback."""
+    allowed = _allowed_methods(config)
+    key = (context, name)
+    first = key not in allowed
+    allowed.setdefault(key, set()).update(m.upper() for m in methods)
+    config.add_view(
+        view,
+        context=context,
+        name=name,
+        request_method=tuple(m.upper() for m in methods),
+        permission=permission,
+        renderer=renderer,
+        decorator=reject_subpath,
+    )
+    if first:
+        config.add_view(
+            _method_fallback(allowed[key]),
+            context=context,
+            name=name,
+            decorator=reject_subpath,
+            permission=NO_PERMISSION_REQUIRED,
+        )
+
+
+def _method_fallback(allowed: set[str]) -> Callable[[Any, Request], Response]:
+    def method_not_allowed(context: Any, request: Request) -> Response:
+        methods = set(allowed)
+        if "GET" in methods:
+            methods.add("HEAD")
+        methods.add("OPTIONS")
+        allow = ", ".join(sorted(methods))
+        if request.method == "OPTIONS":
+            response = Response(status=200, json_body={"methods": sorted(methods)})
+            response.headers["Allow"] = allow
+            return response
+        return error_response(
+            405, f"Method {request.method!r} not allowed.", headers={"Allow": allow}
+        )
+
+    return method_not_allowed
+
+
+def register_default_views(config: Configurator, factory: type[ModelCollection]) -> None:
+    """Register list/create and retrieve/update/delete for a collection class."""
+    if not issubclass(factory, ModelCollection):
+        return
+    permissions = factory.method_permissions
+    for method in factory.collection_methods:
+        add_api_view(config, factory, "", COLLECTION_VIEWS[method], [method], permissions[method])
+    for method in factory.item_methods:
+        add_api_view(config, factory.item_class, "", ITEM_VIEWS[method], [method], permissions[method])
+
+
+def allowed_methods(registry: Any, context: type, name: str = "") -> set[str]:
+    """The methods registered for ``context`` and view ``name`` (for introspection)."""
+    return set(registry.get(ALLOWED_KEY, {}).get((context, name), set()))
+
+
+def includeme(config: Configurator) -> None:
+    config.registry["ansflow.register_default_views"] = register_default_views
+    config.registry["ansflow.add_api_view"] = add_api_view
+    add_api_view(config, Namespace, "", namespace_view, ["GET"], None)

@@ -1,0 +1,122 @@
+"""Database wiring: engine, ``request.dbsession`` joined to the request transaction.
+
+Every request gets one SQLAlchemy session registered with ``request.tm`` through
+zope.sqlalchemy, so pyramid_tm commits or aborts it together with everything else the
+request did.  pyramid_retry re-runs the whole request when the transaction fails with a
+retryable error (a version conflict, a serialization failure, a deadlock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import transaction
+import zope.sqlalchemy
+from pyramid.config import Configurator
+from pyramid.request import Request
+from sqlalchemy import Engine, engine_from_config, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from ansflow_pyramid.db.base import Base, JSONDocument, TimestampMixin, UTCDateTime, utcnow
+
+__all__ = [
+    "Base",
+    "JSONDocument",
+    "TimestampMixin",
+    "UTCDateTime",
+    "utcnow",
+    "get_engine",
+    "get_session_factory",
+    "get_tm_session",
+    "session_scope",
+]
+
+DEFAULT_URL = "sqlite:///ansflow.sqlite"
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    """Give SQLite write-ahead logging and a busy timeout on every connection.
+
+    WAL lets readers proceed while one writer commits; the busy timeout makes a second
+    writer wait for the lock instead of failing at once with "database is locked".
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # The stdlib driver opens transactions lazily and would let a read-then-write
+        # transaction deadlock; BEGIN IMMEDIATE on first write is emitted below instead.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
+def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
+    """Build the engine described by ``sqlalchemy.*`` settings."""
+    options = {k: v for k, v in settings.items() if k.startswith(prefix)}
+    options.setdefault(prefix + "url", DEFAULT_URL)
+    url = str(options[prefix + "url"])
+    busy_timeout = int(options.pop(prefix + "busy_timeout_ms", 15000) or 15000)
+    if url.startswith("postgresql"):
+        options.setdefault(prefix + "pool_pre_ping", "true")
+        options.setdefault(prefix + "pool_size", "10")
+        options.setdefault(prefix + "max_overflow", "20")
+    engine = engine_from_config(options, prefix=prefix)
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine, busy_timeout)
+    return engine
+
+
+def get_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """A session factory bound to ``engine`` (expire_on_commit off: views serialise after flush)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def get_tm_session(
+    session_factory: sessionmaker[Session], transaction_manager: Any, request: Request | None = None
+) -> Session:
+    """A session joined to ``transaction_manager``: committed or aborted with it."""
+    dbsession = session_factory(info={"request": request})
+    zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
+    return dbsession
+
+
+@contextmanager
+def session_scope(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session in its own transaction, for scripts, the CLI and workers.
+
+    Commits when the block ends normally, aborts when it raises.
+    """
+    manager = transaction.TransactionManager(explicit=True)
+    with manager:
+        yield get_tm_session(session_factory, manager)
+
+
+def includeme(config: Configurator) -> None:
+    """Configure the engine and expose ``request.dbsession``."""
+    settings = config.get_settings()
+    settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    settings.setdefault("retry.attempts", 3)
+
+    config.include("pyramid_tm")
+
+    engine = get_engine(settings)
+    session_factory = get_session_factory(engine)
+    config.registry["dbsession_factory"] = session_factory
+    config.registry["db_engine"] = engine
+
+    def dbsession(request: Request) -> Session:
+        # A request that is already under a transaction (the usual case) joins it.
+        # Requests created by scripts without pyramid_tm get a manager of their own.
+        return get_tm_session(session_factory, request.tm, request=request)
+
+    config.add_request_method(dbsession, reify=True)

@@ -1,0 +1,50 @@
+"""Health checks: the database and, when configured, Redis."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.request import Request
+from sqlalchemy import text
+
+from ansflow_pyramid.redis_client import get_redis
+
+
+def _timed(check: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        check()
+    except Exception as error:  # any failure is a finding, not a crash of the endpoint
+        return {"status": "error", "error": type(error).__name__ + ": " + str(error)[:200]}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def health_view(context: Any, request: Request) -> dict[str, Any]:
+    """Report whether the database (and Redis, when configured) answer."""
+    engine = request.registry["db_engine"]
+
+    def ping_database() -> None:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    checks: dict[str, Any] = {"database": _timed(ping_database)}
+    checks["database"]["backend"] = engine.dialect.name
+    client = get_redis(request.registry)
+    if client is not None:
+        checks["redis"] = _timed(client.ping)
+    healthy = all(check["status"] == "ok" for check in checks.values())
+    if not healthy:
+        request.response.status = 503
+    return {"status": "ok" if healthy else "error", "checks": checks}
+
+
+def includeme(config: Configurator) -> None:
+    config.add_api_endpoint(
+        "core.health",
+        "/api/v1/health",
+        health_view,
+        aliases=["/health"],
+        description="Service health: database and Redis.",
+    )

@@ -1,0 +1,322 @@
+"""The central traverser: one resource tree that every plugin registers into.
+
+Plugins call :meth:`add_api_resource` to declare a collection at its canonical path,
+with any alias paths, and :meth:`add_api_action` for custom actions.  Both register
+Pyramid config actions with a discriminator per path shape, so two plugins claiming
+the same path fail at startup with a ``ConfigurationConflictError`` naming both,
+instead of one silently overriding the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationConflictError, ConfigurationError
+from pyramid.interfaces import PHASE1_CONFIG
+from pyramid.request import Request
+from pyramid.response import Response
+from pyramid.security import NO_PERMISSION_REQUIRED
+
+from ansflow_pyramid.traversal.paths import PathTemplate
+from ansflow_pyramid.traversal.registry import (
+    ActionDeclaration,
+    AliasDeclaration,
+    ResourceDeclaration,
+    ResourceRegistry,
+)
+from ansflow_pyramid.traversal.resources import (
+    ALIAS_ENVIRON_KEY,
+    Collection,
+    Endpoint,
+    Item,
+    Namespace,
+    Resource,
+    Root,
+)
+
+__all__ = [
+    "Alias",
+    "Collection",
+    "Endpoint",
+    "Item",
+    "Namespace",
+    "Resource",
+    "Root",
+    "ResourceRegistry",
+    "get_resource_registry",
+    "canonical_url",
+]
+
+REGISTRY_KEY = "ansflow.resources"
+PATH_DISCRIMINATOR = "ansflow.api-path"
+
+
+@dataclass(frozen=True)
+class Alias:
+    """An alias path given to ``add_api_resource``; ``deprecated`` adds a Deprecation header."""
+
+    path: str
+    deprecated: bool = False
+
+
+def get_resource_registry(registry: Any) -> ResourceRegistry:
+    """The :class:`ResourceRegistry` of a Pyramid registry."""
+    return registry[REGISTRY_KEY]
+
+
+def plugin_name(config: Configurator) -> str:
+    """The top-level package of the code that is configuring: the plugin's name."""
+    return (config.package_name or "").split(".")[0] or "<unknown>"
+
+
+def add_api_resource(
+    config: Configurator,
+    name: str,
+    factory: type[Resource],
+    path: str,
+    aliases: Iterable[str | Alias] = (),
+    description: str = "",
+) -> None:
+    """Register a resource collection at its canonical ``path`` and its ``aliases``.
+
+    :param name: a unique dotted name, e.g. ``"cicd.executions"``.
+    :param factory: a :class:`Collection` subclass; its ``item_class`` serves items.
+    :param path: the canonical path, e.g. ``"/api/v1/cicd/executions"``.  A trailing
+        slash is added; ``{capture}`` segments name values taken from the path, which
+        the collection applies as fixed filters.
+    :param aliases: more paths reaching the same resource.  A plain string is an
+        alias; :class:`Alias` marks one deprecated.  Captures the canonical path does
+        not have become filters (``"/api/v1/pipelines/{pipeline_id}/executions"``).
+    :param description: a sentence for the OpenAPI document and ``ansflow paths``.
+
+    Every path (canonical or alias) is a claim: a second claim on the same path, from
+    any plugin, is a configuration conflict reported at startup.  The default views
+    (list/create on the collection, retrieve/update/partial update/delete on items)
+    are registered for the methods the factory allows.
+    """
+    template = PathTemplate.parse(path)
+    plugin = plugin_name(config)
+    declaration = ResourceDeclaration(
+        name=name, factory=factory, template=template, plugin=plugin, description=description
+    )
+    alias_declarations = []
+    for alias in aliases:
+        spec = alias if isinstance(alias, Alias) else Alias(str(alias))
+        alias_declarations.append(
+            AliasDeclaration(
+                template=PathTemplate.parse(spec.path),
+                target=declaration,
+                deprecated=spec.deprecated,
+                plugin=plugin,
+            )
+        )
+    resources = get_resource_registry(config.registry)
+    resources.claim(template.shape, plugin, f"canonical path of {name}")
+    for alias in alias_declarations:
+        resources.claim(alias.template.shape, plugin, f"alias of {name}")
+
+    def register_resource() -> None:
+        resources.add_resource(declaration)
+
+    config.action(
+        (PATH_DISCRIMINATOR, template.shape),
+        register_resource,
+        order=PHASE1_CONFIG,
+        introspectables=(_introspectable(config, declaration.path, "canonical", declaration),),
+    )
+    config.action(("ansflow.api-resource-name", name), None)
+    for alias in alias_declarations:
+        config.action(
+            (PATH_DISCRIMINATOR, alias.template.shape),
+            resources.add_alias,
+            args=(alias,),
+            # Aliases attach after every canonical resource exists.
+            order=PHASE1_CONFIG + 1,
+            introspectables=(_introspectable(config, alias.path, "alias", declaration),),
+        )
+    # The generic views come from the API layer, which registers this hook.
+    register_default_views = config.registry.get("ansflow.register_default_views")
+    if register_default_views is not None:
+        register_default_views(config, factory)
+
+
+def _introspectable(
+    config: Configurator, path: str, kind: str, declaration: ResourceDeclaration
+) -> Any:
+    intr = config.introspectable("ansflow api paths", path, f"{kind} {path}", "ansflow api path")
+    intr["kind"] = kind
+    intr["resource"] = declaration.name
+    intr["plugin"] = declaration.plugin
+    return intr
+
+
+def add_api_endpoint(
+    config: Configurator,
+    name: str,
+    path: str,
+    view: Callable[..., Any],
+    *,
+    methods: Sequence[str] = ("GET",),
+    permission: str | None = None,
+    aliases: Iterable[str | Alias] = (),
+    description: str = "",
+    renderer: str | None = "json",
+    request_schema: Any = None,
+    response_schema: Any = None,
+) -> type[Endpoint]:
+    """Register a single resource at ``path`` served by ``view`` (no collection, no items).
+
+    Returns the :class:`Endpoint` subclass created for it, so more views or actions
+    can be attached with ``config.add_view(context=...)``.  ``permission=None`` means
+    the view is public; pass a permission name to check the ACL.
+    """
+    factory = type(f"Endpoint[{name}]", (Endpoint,), {"__doc__": description or view.__doc__})
+    add_api_resource(config, name, factory, path, aliases=aliases, description=description)
+    methods = tuple(m.upper() for m in methods)
+    resources = get_resource_registry(config.registry)
+    action = ActionDeclaration(
+        name="",
+        methods=methods,
+        on="endpoint",
+        permission=permission,
+        summary=description or (view.__doc__ or "").strip().split("\n")[0],
+        request_schema=request_schema,
+        response_schema=response_schema,
+    )
+
+    def record() -> None:
+        declaration = resources.resources[name]
+        declaration.actions[("endpoint", "")] = action
+
+    config.action(("ansflow.api-endpoint", name), record, order=PHASE1_CONFIG + 2)
+    add_api_view = config.registry["ansflow.add_api_view"]
+    add_api_view(
+        config, factory, "", view, methods, permission or NO_PERMISSION_REQUIRED, renderer
+    )
+    return factory
+
+
+def add_api_action(
+    config: Configurator,
+    factory: type[Collection],
+    name: str,
+    view: Callable[..., Any],
+    *,
+    methods: Sequence[str] = ("POST",),
+    on: str = "item",
+    permission: str | None = None,
+    summary: str = "",
+    request_schema: Any = None,
+    response_schema: Any = None,
+    renderer: str | None = "json",
+) -> None:
+    """Register a custom action: a view name on a collection or on its items.
+
+    ``config.add_api_action(ExecutionCollection, "cancel", cancel, methods=["POST"])``
+    serves ``POST /api/v1/cicd/executions/{id}/cancel/`` on every path of the resource,
+    aliases included.  ``view(context, request)`` returns a JSON-able value (or a
+    Response).  ``on="collection"`` attaches it to the list instead
+    (``.../executions/statistics/``).  ``permission`` defaults to ``view`` for safe
+    methods and ``edit`` otherwise.  Schemas only feed the OpenAPI document.
+    """
+    if on not in ("item", "collection"):
+        raise ConfigurationError(f"on must be 'item' or 'collection', not {on!r}")
+    methods = tuple(m.upper() for m in methods)
+    context = factory.item_class if on == "item" else factory
+    if permission is None:
+        permission = "view" if set(methods) <= {"GET", "HEAD"} else "edit"
+    declaration_action = ActionDeclaration(
+        name=name,
+        methods=methods,
+        on=on,
+        permission=permission,
+        summary=summary or (view.__doc__ or "").strip().split("\n")[0],
+        request_schema=request_schema,
+        response_schema=response_schema,
+    )
+    resources = get_resource_registry(config.registry)
+
+    def record() -> None:
+        declaration = resources.declaration_for(factory)
+        if declaration is None:
+            raise ConfigurationError(f"{factory.__name__} is not a registered api resource")
+        declaration.actions[(on, name)] = declaration_action
+
+    config.action(("ansflow.api-action", factory, on, name), record, order=PHASE1_CONFIG + 2)
+    add_api_view = config.registry["ansflow.add_api_view"]
+    add_api_view(config, context, name, view, methods, permission, renderer)
+
+
+class PathConflictError(ConfigurationConflictError):
+    """Two plugins claimed the same API path; the message names both."""
+
+    def __init__(self, original: ConfigurationConflictError, resources: ResourceRegistry) -> None:
+        super().__init__(original._conflicts)
+        self.lines: list[str] = []
+        for discriminator in original._conflicts:
+            if not (isinstance(discriminator, tuple) and discriminator[0] == PATH_DISCRIMINATOR):
+                continue
+            shape = discriminator[1]
+            claims = resources.claims.get(shape, [])
+            who = " and ".join(f"plugin {plugin!r} ({what})" for plugin, what in claims)
+            path = "/" + "/".join(shape) + "/"
+            self.lines.append(f"API path {path} is claimed by {who}")
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines + [super().__str__()])
+
+
+def commit_or_explain(config: Configurator) -> None:
+    """Commit ``config``; a path conflict is re-raised naming the plugins involved."""
+    try:
+        config.commit()
+    except ConfigurationConflictError as error:
+        raise PathConflictError(error, get_resource_registry(config.registry)) from None
+
+
+def canonical_url(request: Request, context: Resource | None = None) -> str:
+    """The canonical URL of ``context`` (the request's by default), with its view name.
+
+    Filters an alias added (``/pipelines/7/executions/``) are kept as query parameters
+    (``/cicd/executions/?pipeline_id=7``) so the canonical URL names the same data.
+    """
+    context = request.context if context is None else context
+    url = request.resource_url(context)
+    if context is request.context and request.view_name:
+        url += request.view_name + "/"
+    alias_filters = getattr(context, "alias_filters", None)
+    if alias_filters:
+        from urllib.parse import urlencode
+
+        url += "?" + urlencode(alias_filters)
+    return url
+
+
+def _add_alias_headers(request: Request, response: Response) -> None:
+    alias: AliasDeclaration | None = request.environ.get(ALIAS_ENVIRON_KEY)
+    if alias is None or getattr(request, "context", None) is None:
+        return
+    response.headers.add("Link", f'<{canonical_url(request)}>; rel="canonical"')
+    if alias.deprecated:
+        response.headers["Deprecation"] = "true"
+
+
+def root_factory(request: Request) -> Root:
+    """The per-request root of the resource tree."""
+    tree = request.registry[REGISTRY_KEY].root
+    # A response callback rather than a tween: only requests that traverse an alias
+    # pay for it, and it sees the final context and view name.
+    request.add_response_callback(_add_alias_headers)
+    return Root(request, tree, None, "")
+
+
+def includeme(config: Configurator) -> None:
+    """Install the resource registry, its directives and the root factory."""
+    config.registry[REGISTRY_KEY] = ResourceRegistry()
+    config.add_directive("add_api_resource", add_api_resource, action_wrap=False)
+    config.add_directive("add_api_action", add_api_action, action_wrap=False)
+    config.add_directive("add_api_endpoint", add_api_endpoint, action_wrap=False)
+    config.set_root_factory(root_factory)
