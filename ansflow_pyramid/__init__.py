@@ -7,6 +7,7 @@ and build on the directives the core installed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pyramid.config import Configurator
@@ -25,12 +26,19 @@ CORE_INCLUDES = (
     "ansflow_pyramid.traversal",
     "ansflow_pyramid.api",
     "ansflow_pyramid.health",
+    "ansflow_pyramid.identity",
 )
 
 
-def make_configurator(settings: dict[str, Any]) -> Configurator:
-    """A configurator with the core and every enabled plugin included (not committed)."""
-    settings = dict(overlay_environment(dict(settings)))
+def make_configurator(
+    settings: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> Configurator:
+    """A configurator with the core and every enabled plugin included and committed.
+
+    ``environ`` overrides settings (``os.environ`` by default; pass ``{}`` to use the
+    settings exactly as given).
+    """
+    settings = dict(overlay_environment(dict(settings), environ))
     config = Configurator(settings=settings)
     for name in CORE_INCLUDES:
         config.include(name)

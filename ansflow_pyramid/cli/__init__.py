@@ -14,6 +14,7 @@ from collections.abc import Sequence
 COMMAND_MODULES = (
     "ansflow_pyramid.cli.migrate",
     "ansflow_pyramid.cli.paths",
+    "ansflow_pyramid.cli.revision",
 )
 
 

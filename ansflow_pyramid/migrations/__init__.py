@@ -13,6 +13,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
 from pyramid.config import Configurator
 from sqlalchemy import Engine
 
@@ -52,3 +53,25 @@ def upgrade(registry: Any, revision: str = "heads") -> None:
 
 def includeme(config: Configurator) -> None:
     config.add_directive("add_migrations", add_migrations)
+
+
+def make_revision(registry: Any, package: str, message: str, version_path: str) -> None:
+    """Autogenerate a revision on ``package``'s branch with only that package's tables.
+
+    The database must be at every head already; the new script lands in
+    ``version_path`` (the package's migrations folder).
+    """
+    engine = registry["db_engine"]
+    cfg = alembic_config(registry, engine)
+    cfg.attributes["package"] = package
+    script = ScriptDirectory.from_config(cfg)
+    branch_exists = package in {label for rev in script.walk_revisions() for label in rev.branch_labels}
+    command.revision(
+        cfg,
+        message,
+        autogenerate=True,
+        head=f"{package}@head" if branch_exists else "base",
+        branch_label=None if branch_exists else package,
+        version_path=version_path,
+        depends_on=None if branch_exists or package == "ansflow_pyramid" else "ansflow_pyramid@head",
+    )
