@@ -53,8 +53,7 @@ setup(
     long_description=(HERE / "README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["ansflow_pyramid", "ansflow_pyramid.*"])
-    + plugin_packages,
+    packages=find_packages(include=["ansflow_pyramid", "ansflow_pyramid.*"]) + plugin_packages,
     package_dir={name: "plugins/" + name.replace(".", "/") for name in plugin_packages},
     include_package_data=True,
     package_data={
@@ -68,6 +67,8 @@ setup(
         "paste.app_factory": ["main = ansflow_pyramid:main"],
         "console_scripts": ["ansflow = ansflow_pyramid.cli:main"],
         "pytest11": ["ansflow = ansflow_pyramid.testing"],
-        "ansflow.plugins": [f"{name.removeprefix('ansflow_')} = {name}" for name in BUILTIN_PLUGINS],
+        "ansflow.plugins": [
+            f"{name.removeprefix('ansflow_')} = {name}" for name in BUILTIN_PLUGINS
+        ],
     },
 )

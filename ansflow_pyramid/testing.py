@@ -174,7 +174,11 @@ def dbsession(ansflow_app: Any) -> Callable[[], AbstractContextManager[Session]]
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     """A Redis that answers; skip without one (fail under CI)."""
-    url = os.environ.get("REDIS_URL") or os.environ.get("ANSFLOW_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    url = (
+        os.environ.get("REDIS_URL")
+        or os.environ.get("ANSFLOW_TEST_REDIS_URL")
+        or "redis://127.0.0.1:6379/0"
+    )
     import redis
 
     try:

@@ -15,7 +15,13 @@ from pyramid.config import Configurator
 from pyramid.renderers import JSON
 
 from ansflow_pyramid.api.bodies import json_body, validate, validated_body
-from ansflow_pyramid.api.errors import APIError, Conflict, NotFound, ValidationFailed, error_response
+from ansflow_pyramid.api.errors import (
+    APIError,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    error_response,
+)
 from ansflow_pyramid.api.listing import Filter, Page
 from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
 

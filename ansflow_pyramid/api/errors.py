@@ -146,7 +146,9 @@ def integrity_error_view(exc: IntegrityError, request: Request) -> Response:
     # Uniqueness and foreign keys are validated before writing; an IntegrityError that
     # still gets here lost a race with another request, which is a conflict.
     log.info("integrity error on %s %s: %s", request.method, request.path, exc.orig)
-    return error_response(409, "The request conflicts with the current state of the data.", "conflict")
+    return error_response(
+        409, "The request conflicts with the current state of the data.", "conflict"
+    )
 
 
 def server_error_view(exc: Exception, request: Request) -> Response:

@@ -129,7 +129,11 @@ def apply_ordering(
         column = fields.get(name)
         if column is None:
             raise ValidationFailed(
-                {"ordering": [f"Unknown ordering field {name!r}; use one of: {', '.join(sorted(fields))}."]},
+                {
+                    "ordering": [
+                        f"Unknown ordering field {name!r}; use one of: {', '.join(sorted(fields))}."
+                    ]
+                },
                 "Invalid ordering.",
             )
         clauses.append(column.desc() if descending else column.asc())

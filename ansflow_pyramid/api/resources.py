@@ -25,7 +25,14 @@ from pydantic.fields import FieldInfo
 from sqlalchemy import Select, inspect, select
 from sqlalchemy.orm import InstrumentedAttribute
 
-from ansflow_pyramid.api.listing import Filter, Page, apply_filters, apply_ordering, apply_search, paginate
+from ansflow_pyramid.api.listing import (
+    Filter,
+    Page,
+    apply_filters,
+    apply_ordering,
+    apply_search,
+    paginate,
+)
 from ansflow_pyramid.db import Base
 from ansflow_pyramid.traversal import Collection, Item
 
@@ -105,7 +112,11 @@ class ModelCollection(Collection):
         clauses = []
         for name, value in self.fixed_filters.items():
             spec = self.filters.get(name)
-            column = spec.column if spec is not None and spec.column is not None else getattr(self.model, name)
+            column = (
+                spec.column
+                if spec is not None and spec.column is not None
+                else getattr(self.model, name)
+            )
             clauses.append(column == value)
         return clauses
 

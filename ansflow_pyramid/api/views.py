@@ -14,8 +14,8 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.request import Request
-from pyramid.security import NO_PERMISSION_REQUIRED
 from pyramid.response import Response
+from pyramid.security import NO_PERMISSION_REQUIRED
 
 from ansflow_pyramid.api.bodies import validated_body
 from ansflow_pyramid.api.errors import APIError, error_response
@@ -145,7 +145,9 @@ def register_default_views(config: Configurator, factory: type[ModelCollection])
     for method in factory.collection_methods:
         add_api_view(config, factory, "", COLLECTION_VIEWS[method], [method], permissions[method])
     for method in factory.item_methods:
-        add_api_view(config, factory.item_class, "", ITEM_VIEWS[method], [method], permissions[method])
+        add_api_view(
+            config, factory.item_class, "", ITEM_VIEWS[method], [method], permissions[method]
+        )
 
 
 def allowed_methods(registry: Any, context: type, name: str = "") -> set[str]:

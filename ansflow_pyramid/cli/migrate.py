@@ -11,7 +11,9 @@ from ansflow_pyramid.cli.bootstrap import load_registry
 def run(args: argparse.Namespace) -> int:
     registry = load_registry(args.config)
     migrations.upgrade(registry, args.revision)
-    print(f"database at {registry['db_engine'].url.render_as_string(hide_password=True)} is up to date")
+    print(
+        f"database at {registry['db_engine'].url.render_as_string(hide_password=True)} is up to date"
+    )
     return 0
 
 

@@ -18,7 +18,9 @@ from ansflow_pyramid.cli.bootstrap import load_registry
 def run(args: argparse.Namespace) -> int:
     registry = load_registry(args.config)
     try:
-        folder = Path(str(files(args.package))) / ("migrations/versions" if args.package == "ansflow_pyramid" else "migrations")
+        folder = Path(str(files(args.package))) / (
+            "migrations/versions" if args.package == "ansflow_pyramid" else "migrations"
+        )
     except ModuleNotFoundError:
         raise CommandError(f"no package named {args.package!r}") from None
     folder.mkdir(parents=True, exist_ok=True)
@@ -29,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("revision", help="autogenerate a migration for one package")
     parser.add_argument("config", help="an ini file pointing at a database at every head")
-    parser.add_argument("package", help="ansflow_pyramid or a plugin package, e.g. ansflow_projects")
+    parser.add_argument(
+        "package", help="ansflow_pyramid or a plugin package, e.g. ansflow_projects"
+    )
     parser.add_argument("-m", "--message", required=True, help="what the migration does")
     parser.set_defaults(handler=run)

@@ -26,11 +26,11 @@ __all__ = [
     "JSONDocument",
     "TimestampMixin",
     "UTCDateTime",
-    "utcnow",
     "get_engine",
     "get_session_factory",
     "get_tm_session",
     "session_scope",
+    "utcnow",
 ]
 
 DEFAULT_URL = "sqlite:///ansflow.sqlite"

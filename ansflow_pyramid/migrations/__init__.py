@@ -65,7 +65,9 @@ def make_revision(registry: Any, package: str, message: str, version_path: str) 
     cfg = alembic_config(registry, engine)
     cfg.attributes["package"] = package
     script = ScriptDirectory.from_config(cfg)
-    branch_exists = package in {label for rev in script.walk_revisions() for label in rev.branch_labels}
+    branch_exists = package in {
+        label for rev in script.walk_revisions() for label in rev.branch_labels
+    }
     command.revision(
         cfg,
         message,
@@ -73,5 +75,7 @@ def make_revision(registry: Any, package: str, message: str, version_path: str) 
         head=f"{package}@head" if branch_exists else "base",
         branch_label=None if branch_exists else package,
         version_path=version_path,
-        depends_on=None if branch_exists or package == "ansflow_pyramid" else "ansflow_pyramid@head",
+        depends_on=None
+        if branch_exists or package == "ansflow_pyramid"
+        else "ansflow_pyramid@head",
     )

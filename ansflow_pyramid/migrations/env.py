@@ -30,7 +30,9 @@ def table_packages() -> dict[str, str]:
 owners = table_packages()
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     if package is None:
         return True
     table = obj if type_ == "table" else getattr(obj, "table", None)

@@ -44,10 +44,10 @@ __all__ = [
     "Item",
     "Namespace",
     "Resource",
-    "Root",
     "ResourceRegistry",
-    "get_resource_registry",
+    "Root",
     "canonical_url",
+    "get_resource_registry",
 ]
 
 REGISTRY_KEY = "ansflow.resources"
@@ -193,9 +193,7 @@ def add_api_endpoint(
 
     config.action(("ansflow.api-endpoint", name), record, order=PHASE1_CONFIG + 2)
     add_api_view = config.registry["ansflow.add_api_view"]
-    add_api_view(
-        config, factory, "", view, methods, permission or NO_PERMISSION_REQUIRED, renderer
-    )
+    add_api_view(config, factory, "", view, methods, permission or NO_PERMISSION_REQUIRED, renderer)
     return factory
 
 
@@ -266,7 +264,7 @@ class PathConflictError(ConfigurationConflictError):
             self.lines.append(f"API path {path} is claimed by {who}")
 
     def __str__(self) -> str:
-        return "\n".join(self.lines + [super().__str__()])
+        return "\n".join([*self.lines, super().__str__()])
 
 
 def commit_or_explain(config: Configurator) -> None:

@@ -140,7 +140,9 @@ class ResourceRegistry:
                         )
                 node = node.wildcard
             else:
-                node = node.children.setdefault(str(segment.literal), PathNode(segment=str(segment.literal)))
+                node = node.children.setdefault(
+                    str(segment.literal), PathNode(segment=str(segment.literal))
+                )
         return node
 
     def add_resource(self, declaration: ResourceDeclaration) -> None:
@@ -174,9 +176,7 @@ class ResourceRegistry:
         node.wildcard.item_of = declaration
 
     def add_alias(self, alias: AliasDeclaration) -> None:
-        missing = [
-            c for c in alias.target.template.captures if c not in alias.template.captures
-        ]
+        missing = [c for c in alias.target.template.captures if c not in alias.template.captures]
         if missing:
             raise ConfigurationError(
                 f"alias {alias.path} of {alias.target.path} does not capture {missing}"

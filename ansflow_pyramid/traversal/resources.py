@@ -201,7 +201,9 @@ class Item(Resource):
         segment = collection.node.wildcard_segment
         assert segment is not None and segment.capture is not None
         captures = {**collection.captures, segment.capture: key}
-        super().__init__(collection.request, collection.node.wildcard, collection, str(key), captures)
+        super().__init__(
+            collection.request, collection.node.wildcard, collection, str(key), captures
+        )
         self.collection = collection
         self.key = key
         self.obj = obj
