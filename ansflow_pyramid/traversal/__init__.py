@@ -68,8 +68,15 @@ def get_resource_registry(registry: Any) -> ResourceRegistry:
 
 
 def plugin_name(config: Configurator) -> str:
-    """The top-level package of the code that is configuring: the plugin's name."""
-    return (config.package_name or "").split(".")[0] or "<unknown>"
+    """The plugin doing the configuring: the first include on the include path.
+
+    Plugins are included from the top-level configurator, so the first entry of the
+    include path is the plugin's own dotted name however deep its includes go.
+    """
+    if config.includepath:
+        first = config.includepath[0].split(":")[0]
+        return "ansflow_pyramid" if first.startswith("ansflow_pyramid.") else first
+    return config.package_name or "<unknown>"
 
 
 def add_api_resource(
@@ -99,6 +106,8 @@ def add_api_resource(
     """
     template = PathTemplate.parse(path)
     plugin = plugin_name(config)
+    if issubclass(factory, Collection):
+        _give_own_item_class(config, factory)
     declaration = ResourceDeclaration(
         name=name, factory=factory, template=template, plugin=plugin, description=description
     )
@@ -141,6 +150,24 @@ def add_api_resource(
     register_default_views = config.registry.get("ansflow.register_default_views")
     if register_default_views is not None:
         register_default_views(config, factory)
+
+
+def _give_own_item_class(config: Configurator, factory: type[Collection]) -> None:
+    """Make sure no two collections share an item class.
+
+    Views and actions are registered per context class; two collections sharing one
+    item class (the default ``ModelItem``, or a subclassed collection inheriting its
+    parent's) would collide.  A collection whose item class belongs to another one
+    gets a subclass of it of its own.  Register a resource before its actions.
+    """
+    owners: dict[type, type] = config.registry.setdefault("ansflow.item-class-owners", {})
+    item_class = factory.item_class
+    if owners.get(item_class, factory) is not factory or "item_class" not in factory.__dict__:
+        item_class = type(
+            f"{factory.__name__}Item", (item_class,), {"__module__": factory.__module__}
+        )
+        factory.item_class = item_class
+    owners[item_class] = factory
 
 
 def _introspectable(
@@ -314,7 +341,7 @@ def root_factory(request: Request) -> Root:
 def includeme(config: Configurator) -> None:
     """Install the resource registry, its directives and the root factory."""
     config.registry[REGISTRY_KEY] = ResourceRegistry()
-    config.add_directive("add_api_resource", add_api_resource, action_wrap=False)
-    config.add_directive("add_api_action", add_api_action, action_wrap=False)
-    config.add_directive("add_api_endpoint", add_api_endpoint, action_wrap=False)
+    config.add_directive("add_api_resource", add_api_resource)
+    config.add_directive("add_api_action", add_api_action)
+    config.add_directive("add_api_endpoint", add_api_endpoint)
     config.set_root_factory(root_factory)
