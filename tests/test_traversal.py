@@ -9,7 +9,7 @@ from tests.plugins.widgets import WidgetBase
 
 
 @pytest.fixture(scope="module")
-def widgets_app(ansflow_app, ansflow_settings):
+def widgets_app(ansflow_settings):
     from ansflow_pyramid import make_configurator
 
     settings = dict(ansflow_settings)
@@ -215,9 +215,10 @@ def test_validation_errors_name_the_fields_and_store_nothing(api):
     assert api.get(f"/api/v1/shop/widgets/{widget['id']}/").json == widget
 
 
-def test_duplicate_is_400_and_keeps_the_original(api):
+def test_duplicate_is_409_with_field_errors_and_keeps_the_original(api):
     widget = make_widget(api, name="only")
-    response = api.post_json("/api/v1/shop/widgets/", {"name": "only", "size": 9}, status=400)
+    response = api.post_json("/api/v1/shop/widgets/", {"name": "only", "size": 9}, status=409)
+    assert response.json["code"] == "unique"
     assert response.json["errors"] == {"name": ["Already taken."]}
     assert api.get("/api/v1/shop/widgets/").json["results"] == [widget]
 
@@ -238,3 +239,23 @@ def test_unknown_paths_are_json_404(api):
 def test_namespaces_list_their_children(api):
     response = api.get("/api/v1/shop/")
     assert response.json == {"widgets": "http://localhost/api/v1/shop/widgets/"}
+
+
+def test_path_ids_beyond_the_column_range_name_nothing(api):
+    # maker_id comes from the path (any 64-bit id) but the column is 32-bit: such a
+    # maker cannot exist, on any backend, so listing is empty and creating is a 404.
+    huge = 2**63 - 1
+    assert api.get(f"/api/v1/makers/{huge}/widgets/").json["count"] == 0
+    response = api.post_json(f"/api/v1/makers/{huge}/widgets/", {"name": "big"}, status=404)
+    assert response.json["code"] == "not_found"
+    assert api.get("/api/v1/shop/widgets/").json["count"] == 0
+    api.get(f"/api/v1/shop/widgets/?maker_id={huge}", status=400)
+
+
+def test_nul_characters_are_rejected_on_every_backend(api):
+    response = api.post_json("/api/v1/shop/widgets/", {"name": "a\x00b"}, status=400)
+    assert response.json["errors"] == {"name": ["NUL characters are not allowed."]}
+    response = api.get("/api/v1/shop/widgets/?color=re%00d", status=400)
+    assert "color" in response.json["errors"]
+    api.get("/api/v1/shop/widgets/?search=%ff", status=400)
+    assert api.get("/api/v1/shop/widgets/").json["count"] == 0

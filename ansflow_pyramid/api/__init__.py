@@ -57,3 +57,4 @@ def includeme(config: Configurator) -> None:
     config.include(".errors")
     config.include(".views")
     config.include(".limits")
+    config.include(".openapi")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -36,7 +37,30 @@ def json_body(request: Request) -> dict[str, Any]:
         raise APIError(f"Malformed JSON body: {error}", code="malformed_json") from None
     if not isinstance(body, dict):
         raise APIError("The JSON body must be an object.", code="malformed_json")
+    nul_fields = list(_fields_with_nul(body, ""))
+    if nul_fields:
+        # PostgreSQL text cannot hold NUL and no AnsFlow value needs one: reject it the
+        # same way on every backend instead of failing at the database.
+        raise ValidationFailed({field: [NUL_MESSAGE] for field in nul_fields})
     return body
+
+
+NUL_MESSAGE = "NUL characters are not allowed."
+
+
+def _fields_with_nul(value: Any, path: str) -> Iterator[str]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path or NON_FIELD_ERRORS
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                yield child
+            yield from _fields_with_nul(item, child)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _fields_with_nul(item, f"{path}.{index}" if path else str(index))
 
 
 def errors_from_validation(error: ValidationError) -> dict[str, list[str]]:

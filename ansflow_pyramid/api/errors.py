@@ -16,7 +16,7 @@ from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPException
 from pyramid.request import Request
 from pyramid.response import Response
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +151,13 @@ def integrity_error_view(exc: IntegrityError, request: Request) -> Response:
     )
 
 
+def out_of_range_view(exc: Exception, request: Request) -> Response:
+    # A value the schema let through but the database cannot store (a number beyond
+    # its integer range): still the client's input, so a 400, not a 500.
+    log.info("value out of range on %s %s: %s", request.method, request.path, exc)
+    return error_response(400, "A value is out of the range the server can store.", "out_of_range")
+
+
 def server_error_view(exc: Exception, request: Request) -> Response:
     log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     return error_response(500)
@@ -161,4 +168,6 @@ def includeme(config: Configurator) -> None:
     config.add_exception_view(api_error_view, context=APIError)
     config.add_exception_view(http_exception_view, context=HTTPException)
     config.add_exception_view(integrity_error_view, context=IntegrityError)
+    config.add_exception_view(out_of_range_view, context=DataError)
+    config.add_exception_view(out_of_range_view, context=OverflowError)
     config.add_exception_view(server_error_view, context=Exception)

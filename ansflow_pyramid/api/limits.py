@@ -21,6 +21,18 @@ def body_limit_tween_factory(
     limit = as_int(registry.settings.get("ansflow.max_body_bytes"), DEFAULT_MAX_BODY)
 
     def body_limit_tween(request: Request) -> Response:
+        try:
+            query_values = list(request.GET.items())
+        except UnicodeDecodeError:
+            return error_response(400, "The query string is not valid UTF-8.", "invalid")
+        for name, value in query_values:
+            if "\x00" in name or "\x00" in value:
+                return error_response(
+                    400,
+                    "NUL characters are not allowed.",
+                    "invalid",
+                    errors={name.replace("\x00", ""): ["NUL characters are not allowed."]},
+                )
         length = request.content_length
         if length is not None and length > limit:
             return error_response(413, f"Request body larger than {limit} bytes.")

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from pyramid.request import Request
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import BigInteger, Integer, Select, SmallInteger, func, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from ansflow_pyramid.api.errors import APIError, NotFound, ValidationFailed
@@ -66,10 +66,29 @@ class Filter:
                 return str
         return str
 
+    def int_bounds(self) -> tuple[int, int]:
+        """The range of integers the filtered column can hold (PostgreSQL is strict)."""
+        column_type = getattr(self.column, "type", None)
+        if isinstance(column_type, SmallInteger):
+            return -(2**15), 2**15 - 1
+        if isinstance(column_type, Integer) and not isinstance(column_type, BigInteger):
+            return -(2**31), 2**31 - 1
+        return -(2**63) + 1, 2**63 - 1
+
+    def holds(self, value: Any) -> bool:
+        """Whether the filtered column can hold ``value`` at all."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            low, high = self.int_bounds()
+            return low <= value <= high
+        return True
+
     def convert(self, raw: str) -> Any:
         if self.choices is not None and raw not in self.choices:
             raise ValueError(f"must be one of: {', '.join(self.choices)}")
-        return convert_value(raw, self.value_type())
+        value = convert_value(raw, self.value_type())
+        if not self.holds(value):
+            raise ValueError("is out of range")
+        return value
 
     def narrow(self, query: Select[Any], values: list[Any]) -> Select[Any]:
         if self.apply is not None:

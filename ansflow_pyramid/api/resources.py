@@ -22,9 +22,10 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, create_model
 from pydantic.fields import FieldInfo
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import Select, false, inspect, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from ansflow_pyramid.api.errors import NotFound
 from ansflow_pyramid.api.listing import (
     Filter,
     Page,
@@ -111,20 +112,34 @@ class ModelCollection(Collection):
     def fixed_filter_clauses(self) -> list[Any]:
         clauses = []
         for name, value in self.fixed_filters.items():
-            spec = self.filters.get(name)
-            column = (
-                spec.column
-                if spec is not None and spec.column is not None
-                else getattr(self.model, name)
-            )
-            clauses.append(column == value)
+            spec = self._fixed_filter_spec(name)
+            if not spec.holds(value):
+                # An id from the path that the column cannot even hold matches
+                # nothing; comparing would make PostgreSQL raise instead.
+                clauses.append(false())
+                continue
+            clauses.append(spec.column == value)
         return clauses
+
+    def _fixed_filter_spec(self, name: str) -> Filter:
+        spec = self.filters.get(name)
+        if spec is None or spec.column is None:
+            spec = Filter(getattr(self.model, name))
+        return spec
+
+    def check_fixed_filters(self) -> None:
+        """A path naming a value its column cannot hold names nothing: 404."""
+        for name, value in self.fixed_filters.items():
+            if not self._fixed_filter_spec(name).holds(value):
+                raise NotFound()
 
     def query(self) -> Select[Any]:
         """``base_query`` narrowed by the filters fixed by the path."""
         return self.base_query().where(*self.fixed_filter_clauses())
 
     def load_item(self, key: Any) -> Item:
+        if not Filter(self.primary_key()).holds(key):
+            raise KeyError(key)
         obj = self.dbsession.scalars(self.query().where(self.primary_key() == key)).first()
         if obj is None:
             raise KeyError(key)
@@ -159,6 +174,7 @@ class ModelCollection(Collection):
 
     def create(self, data: BaseModel) -> Any:
         """Insert a row from validated ``data``; override to set owners or relations."""
+        self.check_fixed_filters()
         values = {**data.model_dump(), **self.fixed_filters}
         obj = self.model(**values)
         self.dbsession.add(obj)

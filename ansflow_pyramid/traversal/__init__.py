@@ -193,12 +193,14 @@ def add_api_endpoint(
     renderer: str | None = "json",
     request_schema: Any = None,
     response_schema: Any = None,
+    media_type: str = "application/json",
 ) -> type[Endpoint]:
     """Register a single resource at ``path`` served by ``view`` (no collection, no items).
 
     Returns the :class:`Endpoint` subclass created for it, so more views or actions
     can be attached with ``config.add_view(context=...)``.  ``permission=None`` means
-    the view is public; pass a permission name to check the ACL.
+    the view is public; pass a permission name to check the ACL.  ``media_type`` is
+    what successful responses carry, for the OpenAPI document.
     """
     factory = type(f"Endpoint[{name}]", (Endpoint,), {"__doc__": description or view.__doc__})
     add_api_resource(config, name, factory, path, aliases=aliases, description=description)
@@ -212,6 +214,7 @@ def add_api_endpoint(
         summary=description or (view.__doc__ or "").strip().split("\n")[0],
         request_schema=request_schema,
         response_schema=response_schema,
+        media_type=media_type,
     )
 
     def record() -> None:

@@ -36,6 +36,8 @@ class ActionDeclaration:
     summary: str = ""
     request_schema: Any = None
     response_schema: Any = None
+    #: The media type of successful responses (for the OpenAPI document).
+    media_type: str = "application/json"
 
 
 @dataclass
@@ -73,6 +75,8 @@ class ResourceDeclaration:
     aliases: list[AliasDeclaration] = field(default_factory=list)
     actions: dict[tuple[str, str], ActionDeclaration] = field(default_factory=dict)
     description: str = ""
+    #: The tree node of the canonical path, set when the declaration is registered.
+    node: PathNode | None = None
 
     @property
     def path(self) -> str:
@@ -154,6 +158,7 @@ class ResourceRegistry:
             )
         node = self._node_for(declaration.template)
         node.canonical = declaration
+        declaration.node = node
         self.resources[declaration.name] = declaration
         self.by_factory[declaration.factory] = declaration
         if getattr(declaration.factory, "key_converter", None) is None:

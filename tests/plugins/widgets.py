@@ -11,7 +11,8 @@ from pyramid.authorization import ALL_PERMISSIONS, Allow, Everyone
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ansflow_pyramid.api import APIError, Filter, ModelCollection, ModelItem
+from ansflow_pyramid.api import Conflict, Filter, ModelCollection, ModelItem
+from ansflow_pyramid.api.types import NonNegativeInt
 from ansflow_pyramid.traversal import Alias
 
 
@@ -49,7 +50,7 @@ class WidgetOut(BaseModel):
 class WidgetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=50)
-    maker_id: int = 0
+    maker_id: NonNegativeInt = 0
     color: str = Field("red", max_length=20)
     size: int = Field(1, ge=1, le=1000)
 
@@ -91,7 +92,7 @@ class WidgetCollection(ModelCollection):
 
     def create(self, data: BaseModel) -> Any:
         if self.dbsession.query(Widget).filter_by(name=data.name).first() is not None:
-            raise APIError("Widget exists.", errors={"name": ["Already taken."]})
+            raise Conflict("Widget exists.", code="unique", errors={"name": ["Already taken."]})
         return super().create(data)
 
 

@@ -1,0 +1,89 @@
+"""The OpenAPI document is generated from the registry and served with Swagger UI."""
+
+from __future__ import annotations
+
+import re
+
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+
+from tests.test_traversal import api, widgets_app  # noqa: F401 (fixtures)
+
+
+def test_document_lists_canonical_paths_aliases_and_actions(api):  # noqa: F811
+    document = api.get("/api/v1/openapi.json").json
+    assert document["openapi"].startswith("3.1")
+    paths = document["paths"]
+    assert set(paths["/api/v1/shop/widgets/"]) == {"get", "post"}
+    assert set(paths["/api/v1/shop/widgets/{widget_id}/"]) == {"get", "put", "patch", "delete"}
+    assert set(paths["/api/v1/shop/widgets/{widget_id}/polish/"]) == {"post"}
+    assert set(paths["/api/v1/shop/widgets/stats/"]) == {"get"}
+    alias = paths["/api/v1/widgets/{widget_id}/"]["get"]
+    assert alias["x-ansflow-alias-of"] == "/api/v1/shop/widgets/{widget_id}/"
+    assert paths["/api/v1/old-widgets/"]["get"]["deprecated"] is True
+    assert "deprecated" not in paths["/api/v1/widgets/"]["get"]
+    nested = paths["/api/v1/makers/{maker_id}/widgets/"]["get"]
+    assert {"name": "maker_id", "in": "path"}.items() <= nested["parameters"][0].items()
+    create = paths["/api/v1/shop/widgets/"]["post"]
+    body_ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    schema = document["components"]["schemas"][body_ref.rsplit("/", 1)[1]]
+    assert schema["required"] == ["name"]
+    assert schema["properties"]["size"]["maximum"] == 1000
+    patch_ref = paths["/api/v1/shop/widgets/{widget_id}/"]["patch"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["$ref"]
+    assert "required" not in document["components"]["schemas"][patch_ref.rsplit("/", 1)[1]]
+    operation_ids = [op["operationId"] for item in paths.values() for op in item.values()]
+    assert len(operation_ids) == len(set(operation_ids))
+
+
+def test_swagger_ui_is_served_from_packaged_assets(api):  # noqa: F811
+    page = api.get("/api/v1/docs/")
+    assert page.content_type == "text/html"
+    assets = re.findall(r'(?:href|src)="([^"]+)"', page.text)
+    assert assets and all(
+        asset.startswith("http://localhost/api/v1/docs/static/") for asset in assets
+    )
+    for asset in assets:
+        assert len(api.get(asset).body) > 1000
+    assert "http://localhost/api/v1/openapi.json" in page.text
+
+
+def fuzz_operations(
+    app, examples_per_operation: int, headers: dict[str, str] | None = None, excluded=()
+) -> list[str]:
+    """Fuzz every operation of ``app``'s own document; return the failures found.
+
+    Drives schemathesis without its pytest integration (which lags behind pytest 9):
+    hypothesis generates cases per operation, each is called through WSGI and checked
+    for server errors, undocumented status codes and responses violating the schema.
+    """
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    failures: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=examples_per_operation,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+            phases=[Phase.explicit, Phase.generate],
+        )
+        def call(case):
+            case.call_and_validate(headers=headers, excluded_checks=list(excluded))
+
+        try:
+            call()
+        except Exception as error:  # collect every operation's failure, then report
+            failures.append(f"{operation.label}: {str(error)[:600]}")
+    return failures
+
+
+def test_fuzzing_the_document_finds_no_server_error_or_contract_violation(widgets_app):  # noqa: F811
+    from schemathesis.checks import ignored_auth
+
+    # The test plugin grants everything to Everyone, which the document cannot know.
+    failures = fuzz_operations(widgets_app, examples_per_operation=20, excluded=[ignored_auth])
+    assert not failures, "\n\n".join(failures)
