@@ -41,10 +41,24 @@ def json_safe_execution_policy(attempts: int) -> Callable[[dict[str, Any], Any],
                     "concurrent_update",
                     headers={"Retry-After": "1"},
                 )
-            log.error("unhandled error outside the views", exc_info=error)
-            return error_response(500)
+            # The error happened outside the views (most often while committing), so
+            # no exception view ran: render it with them now, on a fresh request.
+            return _render_with_exception_views(environ, router, error)
 
     return execution_policy
+
+
+def _render_with_exception_views(
+    environ: dict[str, Any], router: Any, error: Exception
+) -> Response:
+    try:
+        request = router.request_factory(environ)
+        request.registry = router.registry
+        return request.invoke_exception_view((type(error), error, error.__traceback__))
+    except Exception as rendering_error:  # never let the error page itself fail as HTML
+        log.error("unhandled error outside the views", exc_info=error)
+        log.error("and rendering it failed", exc_info=rendering_error)
+        return error_response(500)
 
 
 def sqlite_lock_tween_factory(

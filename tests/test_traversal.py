@@ -259,3 +259,11 @@ def test_nul_characters_are_rejected_on_every_backend(api):
     assert "color" in response.json["errors"]
     api.get("/api/v1/shop/widgets/?search=%ff", status=400)
     assert api.get("/api/v1/shop/widgets/").json["count"] == 0
+
+
+def test_errors_raised_while_committing_are_rendered_as_json(api):
+    widget = make_widget(api, name="solo")
+    response = api.post(f"/api/v1/shop/widgets/{widget['id']}/twin/", status=409)
+    assert response.content_type == "application/json"
+    assert response.json["code"] == "conflict"
+    assert api.get("/api/v1/shop/widgets/").json["count"] == 1

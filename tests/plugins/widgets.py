@@ -142,3 +142,14 @@ def includeme(config: Any) -> None:
     )
     config.add_api_action(WidgetCollection, "polish", polish, methods=["POST"])
     config.add_api_action(WidgetCollection, "stats", stats, methods=["GET"], on="collection")
+    includeme_commit_errors(config)
+
+
+def add_twin_without_flush(context: WidgetItem, request: Any) -> dict[str, Any]:
+    """Add a widget with a taken name and let the commit find out (no flush here)."""
+    context.dbsession.add(Widget(name=context.obj.name))
+    return {"queued": True}
+
+
+def includeme_commit_errors(config: Any) -> None:
+    config.add_api_action(WidgetCollection, "twin", add_twin_without_flush, methods=["POST"])
