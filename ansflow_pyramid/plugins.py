@@ -17,6 +17,7 @@ from importlib.metadata import entry_points
 from pyramid.config import Configurator
 
 from ansflow_pyramid.settings import as_bool, as_list
+from ansflow_pyramid.traversal import PLUGIN_NAMES_KEY
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,9 @@ def discover_plugins(settings: dict[str, object]) -> list[PluginSpec]:
 def include_plugins(config: Configurator) -> list[PluginSpec]:
     """Include every enabled plugin into ``config`` and record them in the registry."""
     specs = discover_plugins(config.get_settings())
+    # Longest names first, so a plugin nested in another's namespace is found first.
+    names = sorted((spec.dotted_name for spec in specs), key=len, reverse=True)
+    config.registry[PLUGIN_NAMES_KEY] = tuple(names)
     for spec in specs:
         log.debug("loading plugin %s (%s)", spec.dotted_name, spec.source)
         config.include(spec.dotted_name)

@@ -52,6 +52,8 @@ __all__ = [
 
 REGISTRY_KEY = "ansflow.resources"
 PATH_DISCRIMINATOR = "ansflow.api-path"
+#: The dotted names of the plugins being loaded, set by the plugin loader.
+PLUGIN_NAMES_KEY = "ansflow.plugin-names"
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,18 @@ def get_resource_registry(registry: Any) -> ResourceRegistry:
 
 
 def plugin_name(config: Configurator) -> str:
-    """The plugin doing the configuring: the first include on the include path.
+    """The plugin doing the configuring.
 
-    Plugins are included from the top-level configurator, so the first entry of the
-    include path is the plugin's own dotted name however deep its includes go.
+    The innermost entry of the include path that is a loaded plugin (or a module of
+    one) wins, so a plugin that includes another plugin it depends on does not get
+    credit for that plugin's paths.
     """
+    plugins = config.registry.get(PLUGIN_NAMES_KEY, ())
+    for entry in reversed(config.includepath):
+        module = entry.split(":")[0]
+        for name in plugins:
+            if module == name or module.startswith(name + "."):
+                return name
     if config.includepath:
         first = config.includepath[0].split(":")[0]
         return "ansflow_pyramid" if first.startswith("ansflow_pyramid.") else first
