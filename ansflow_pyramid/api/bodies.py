@@ -35,6 +35,9 @@ def json_body(request: Request) -> dict[str, Any]:
         body = json.loads(raw.decode(request.charset or "utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise APIError(f"Malformed JSON body: {error}", code="malformed_json") from None
+    except RecursionError:
+        # "[[[[...]]]]" nested deeper than the parser's stack: bad input, not a crash.
+        raise APIError("The JSON body is nested too deeply.", code="malformed_json") from None
     if not isinstance(body, dict):
         raise APIError("The JSON body must be an object.", code="malformed_json")
     nul_fields = list(_fields_with_nul(body, ""))
@@ -54,10 +57,11 @@ def _fields_with_nul(value: Any, path: str) -> Iterator[str]:
             yield path or NON_FIELD_ERRORS
     elif isinstance(value, dict):
         for key, item in value.items():
+            # The field is named with the NUL spelled out: error bodies carry none either.
             child = f"{path}.{key}" if path else str(key)
             if "\x00" in str(key):
-                yield child
-            yield from _fields_with_nul(item, child)
+                yield child.replace("\x00", "\\u0000")
+            yield from _fields_with_nul(item, child.replace("\x00", "\\u0000"))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _fields_with_nul(item, f"{path}.{index}" if path else str(index))

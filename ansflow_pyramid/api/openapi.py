@@ -85,24 +85,64 @@ class _SchemaCollector:
             return node
 
         document.update(rewrite(document))
-        return {name: _forbid_nul(schema) for name, schema in components.items()}
+        return components
 
 
 NO_NUL = "^[^\\u0000]*$"
 
 
+JSON_VALUE_REF = {"$ref": "#/components/schemas/JSONValue"}
+JSON_VALUE = {
+    "description": "Any JSON value whose strings and keys contain no NUL character.",
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": "number"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "array", "items": JSON_VALUE_REF},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": JSON_VALUE_REF,
+        },
+    ],
+}
+
+
 def _forbid_nul(schema: Any) -> Any:
-    """Say in the document what the API enforces: no string may contain NUL."""
-    if isinstance(schema, dict):
-        schema = {key: _forbid_nul(value) for key, value in schema.items()}
-        types = schema.get("type")
-        is_string = types == "string" or (isinstance(types, list) and "string" in types)
-        plain = not ({"pattern", "format", "enum", "const"} & set(schema))
-        if is_string and plain:
-            schema["pattern"] = NO_NUL
-        return schema
+    """Say in the document what the API enforces: no string (or key) may contain NUL.
+
+    Free-form parts (``dict[str, Any]`` fields, bodies without a schema) are described
+    as :data:`JSON_VALUE`, which carries the same rule to every depth.
+    """
     if isinstance(schema, list):
         return [_forbid_nul(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = dict(schema)
+    for key in ("properties", "patternProperties", "$defs"):
+        if isinstance(schema.get(key), dict):
+            schema[key] = {
+                name: JSON_VALUE_REF if sub == {} else _forbid_nul(sub)
+                for name, sub in schema[key].items()
+            }
+    for key in ("items", "additionalProperties", "not", "if", "then", "else"):
+        if isinstance(schema.get(key), dict):
+            schema[key] = JSON_VALUE_REF if schema[key] == {} else _forbid_nul(schema[key])
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        if isinstance(schema.get(key), list):
+            schema[key] = [_forbid_nul(sub) for sub in schema[key]]
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types]
+    constrained = {"pattern", "format", "enum", "const"} & set(schema)
+    if "string" in types and not constrained:
+        schema["pattern"] = NO_NUL
+    if "object" in types:
+        schema.setdefault("propertyNames", {"pattern": NO_NUL})
+        if schema.get("additionalProperties", True) is True:
+            schema["additionalProperties"] = JSON_VALUE_REF
+    if "array" in types and schema.get("items", True) in (True, {}):
+        schema["items"] = JSON_VALUE_REF
     return schema
 
 
@@ -162,7 +202,7 @@ def _list_filters(factory: type[ModelCollection]) -> list[dict[str, Any]]:
             schema = {"type": "boolean"}
         if spec.choices:
             schema = {"type": "string", "enum": list(spec.choices)}
-        parameters.append({"name": name, "in": "query", "schema": _forbid_nul(schema)})
+        parameters.append({"name": name, "in": "query", "schema": schema})
     return parameters
 
 
@@ -346,6 +386,8 @@ def build_openapi(registry: Any, title: str = "AnsFlow API", version: str = "1")
     schemas = _SchemaCollector()
     paths: dict[str, dict[str, Any]] = {}
     for declaration in resources:
+        if not declaration.in_openapi:
+            continue
         operations = _resource_operations(registry, declaration, schemas)
         targets: list[tuple[PathTemplate, AliasDeclaration | None]] = [(declaration.template, None)]
         targets += [(alias.template, alias) for alias in declaration.aliases]
@@ -382,6 +424,12 @@ def build_openapi(registry: Any, title: str = "AnsFlow API", version: str = "1")
     }
     components = schemas.resolve(document)
     document["components"]["schemas"] = {"Error": ERROR_SCHEMA, **components}
+    # Requests are where the rule binds; responses never carry NUL either.
+    document["paths"] = _forbid_nul(document["paths"])
+    document["components"]["schemas"] = {
+        name: _forbid_nul(schema) for name, schema in document["components"]["schemas"].items()
+    }
+    document["components"]["schemas"]["JSONValue"] = JSON_VALUE
     return document
 
 

@@ -203,13 +203,15 @@ def add_api_endpoint(
     request_schema: Any = None,
     response_schema: Any = None,
     media_type: str = "application/json",
+    openapi: bool = True,
 ) -> type[Endpoint]:
     """Register a single resource at ``path`` served by ``view`` (no collection, no items).
 
     Returns the :class:`Endpoint` subclass created for it, so more views or actions
     can be attached with ``config.add_view(context=...)``.  ``permission=None`` means
     the view is public; pass a permission name to check the ACL.  ``media_type`` is
-    what successful responses carry, for the OpenAPI document.
+    what successful responses carry, for the OpenAPI document; ``openapi=False``
+    leaves a page that is not part of the API (an HTML form) out of the document.
     """
     factory = type(f"Endpoint[{name}]", (Endpoint,), {"__doc__": description or view.__doc__})
     add_api_resource(config, name, factory, path, aliases=aliases, description=description)
@@ -229,6 +231,7 @@ def add_api_endpoint(
     def record() -> None:
         declaration = resources.resources[name]
         declaration.actions[("endpoint", "")] = action
+        declaration.in_openapi = openapi
 
     config.action(("ansflow.api-endpoint", name), record, order=PHASE1_CONFIG + 2)
     add_api_view = config.registry["ansflow.add_api_view"]

@@ -77,6 +77,8 @@ class ResourceDeclaration:
     description: str = ""
     #: The tree node of the canonical path, set when the declaration is registered.
     node: PathNode | None = None
+    #: False for pages that are not part of the API (HTML forms): left out of OpenAPI.
+    in_openapi: bool = True
 
     @property
     def path(self) -> str:
