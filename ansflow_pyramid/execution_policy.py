@@ -16,7 +16,12 @@ from pyramid.config import Configurator
 from pyramid.registry import Registry
 from pyramid.request import Request
 from pyramid.response import Response
-from pyramid_retry import RetryableExecutionPolicy, is_error_retryable, mark_error_retryable
+from pyramid_retry import (
+    IRetryableError,
+    RetryableException,
+    RetryableExecutionPolicy,
+    mark_error_retryable,
+)
 from sqlalchemy.exc import OperationalError
 
 from ansflow_pyramid.api.errors import error_response
@@ -32,8 +37,9 @@ def json_safe_execution_policy(attempts: int) -> Callable[[dict[str, Any], Any],
         try:
             return retrying(environ, router)
         except Exception as error:
-            request = Request(environ)
-            if is_error_retryable(request, error):
+            # Not is_error_retryable(): it answers False on the last attempt, which is
+            # exactly when a conflict still standing must become a 409, not a 500.
+            if isinstance(error, RetryableException) or IRetryableError.providedBy(error):
                 log.warning("request still conflicting after %d attempts: %s", attempts, error)
                 return error_response(
                     409,

@@ -7,7 +7,9 @@ with ansflow-pyramid installed can use them:
   database when ``DATABASE_URL`` points at PostgreSQL (created for the run, dropped
   after), otherwise a SQLite file in a temporary folder.  ``REDIS_URL`` switches Redis
   on; keys are prefixed per run so parallel runs never meet.
-* ``ansflow_app`` - the WSGI application, migrated, built once per run.
+* ``ansflow_app`` - the WSGI application, migrated, built once per run.  It does not
+  run executions (``ansflow.dispatch = none``: they stay pending); build an app
+  with ``make_app(ansflow__dispatch="threads")`` to run them.
 * ``testapp`` - a ``webtest.TestApp`` around it with a fresh cookie jar; every table
   is emptied after each test.
 * ``make_app`` - build another application with setting overrides.
@@ -88,6 +90,9 @@ def ansflow_settings(ansflow_database_url: str) -> dict[str, Any]:
             "jwt.secret": TEST_SECRET + "-jwt",
             "session.secret": TEST_SECRET + "-session",
             "ansflow.environment": "testing",
+            # Executions stay pending, so API tests see deterministic states; tests of
+            # the engine build an app with make_app(ansflow__dispatch="threads").
+            "ansflow.dispatch": "none",
         }
     )
     return settings
@@ -124,6 +129,11 @@ def make_app(ansflow_app: Any, ansflow_settings: dict[str, Any]) -> Callable[...
 
     yield factory
     for app in built:
+        # Stop the app's background work (reaper, dispatcher threads, bus listener)
+        # before its database connections go.
+        runtime = app.registry.get("ansflow.execution")
+        if runtime is not None:
+            runtime.close()
         app.registry["db_engine"].dispose()
 
 

@@ -9,7 +9,7 @@ from tests.plugins.widgets import WidgetBase
 
 
 @pytest.fixture(scope="module")
-def widgets_app(ansflow_settings):
+def widgets_app(ansflow_app, ansflow_settings):
     from ansflow_pyramid import make_configurator
 
     settings = dict(ansflow_settings)

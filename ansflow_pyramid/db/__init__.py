@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 DEFAULT_URL = "sqlite:///ansflow.sqlite"
+#: Execution option: begin SQLite transactions with BEGIN IMMEDIATE (see below).
+SQLITE_IMMEDIATE_OPTION = "ansflow_sqlite_immediate"
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -57,7 +59,15 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # In WAL mode a deferred transaction that has read cannot upgrade to a writer
+        # once another connection committed after its first read: SQLite then fails
+        # at once with "database is locked" instead of waiting (the busy timeout does
+        # not apply).  Request transactions read then write, while engine threads
+        # commit log lines all the time, so they take the write lock up front.
+        if connection.get_execution_options().get(SQLITE_IMMEDIATE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.exec_driver_sql("BEGIN")
 
 
 def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
@@ -105,12 +115,21 @@ def includeme(config: Configurator) -> None:
     """Configure the engine and expose ``request.dbsession``."""
     settings = config.get_settings()
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    # 4xx and 5xx responses abort the transaction: a rejected request stores nothing.
+    settings.setdefault("tm.commit_veto", "pyramid_tm.default_commit_veto")
     settings.setdefault("retry.attempts", 3)
 
     config.include("pyramid_tm")
 
     engine = get_engine(settings)
-    session_factory = get_session_factory(engine)
+    # Sessions (requests, scripts) read then write in one transaction: on SQLite they
+    # begin IMMEDIATE (see _configure_sqlite); code that writes first can use the
+    # engine directly.
+    session_factory = get_session_factory(
+        engine.execution_options(**{SQLITE_IMMEDIATE_OPTION: True})
+        if engine.dialect.name == "sqlite"
+        else engine
+    )
     config.registry["dbsession_factory"] = session_factory
     config.registry["db_engine"] = engine
 

@@ -6,6 +6,8 @@ This is the contract plugins build on: ``request.identity`` is an :class:`Identi
 
 from __future__ import annotations
 
+from pyramid.config import Configurator
+
 from ansflow_pyramid.identity.models import User
 from ansflow_pyramid.identity.principals import (
     AUTHENTICATED,
@@ -27,5 +29,15 @@ __all__ = [
 ]
 
 
-def includeme(config: object) -> None:
-    """Identity's views, security policy and session store are wired here."""
+def includeme(config: Configurator) -> None:
+    """The auth API, the users API, the browser login and the login throttle.
+
+    The security policy and the session store they rely on are installed by
+    ``ansflow_pyramid.security`` and ``ansflow_pyramid.sessions`` (core includes).
+    """
+    from ansflow_pyramid.identity.throttle import REGISTRY_KEY, make_throttle
+
+    config.registry[REGISTRY_KEY] = make_throttle(config.registry)
+    config.include("ansflow_pyramid.identity.views")
+    config.include("ansflow_pyramid.identity.users")
+    config.include("ansflow_pyramid.identity.admin")

@@ -23,6 +23,7 @@ def create_user(
     last_name: str = "",
     is_superuser: bool = False,
     is_staff: bool | None = None,
+    is_active: bool = True,
 ) -> User:
     """Create and flush a user; ``password=None`` makes an account that cannot log in."""
     if dbsession.scalar(select(User.id).where(User.username == username)) is not None:
@@ -35,6 +36,7 @@ def create_user(
         password_hash=hash_password(password) if password else "",
         is_superuser=is_superuser,
         is_staff=is_superuser if is_staff is None else is_staff,
+        is_active=is_active,
     )
     dbsession.add(user)
     dbsession.flush()

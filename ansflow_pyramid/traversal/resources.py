@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from pyramid.authorization import ALL_PERMISSIONS, Allow
 from pyramid.request import Request
 
+from ansflow_pyramid.identity.principals import SUPERUSERS
 from ansflow_pyramid.traversal.registry import AliasDeclaration, PathNode, ResourceDeclaration
 
 if TYPE_CHECKING:
@@ -116,7 +118,8 @@ class Namespace(Resource):
 class Root(Namespace):
     """The root of the resource tree, built afresh for every request."""
 
-    __acl__: ClassVar[list[Any]] = []
+    # Superusers may do anything anywhere; every other grant is made further down.
+    __acl__: ClassVar[list[Any]] = [(Allow, SUPERUSERS, ALL_PERMISSIONS)]
 
 
 def resolve_alias(
