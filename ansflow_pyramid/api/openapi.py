@@ -278,7 +278,11 @@ def _resource_operations(
                     permissions["GET"],
                     _list_filters(factory),
                     None,
-                    _page_schema(read),
+                    _page_schema(
+                        schemas.ref(factory.list_schema, "serialization")
+                        if factory.list_schema is not None
+                        else read
+                    ),
                     "200",
                 )
             else:
@@ -347,6 +351,7 @@ def _action_operations(
         if method == "HEAD":
             continue
         body = request or ({"type": "object"} if method not in SAFE else None)
+        first, *others = action.success_statuses or (200,)
         operation = _operation(
             summary,
             tag,
@@ -355,10 +360,19 @@ def _action_operations(
             [],
             body,
             response,
-            "200",
+            str(first),
             action.media_type,
             body_required=_requires_body(action.request_schema),
         )
+        for status in others:
+            operation["responses"][str(status)] = (
+                {"description": "No content"}
+                if status == 204
+                else {
+                    "description": "Success",
+                    "content": {action.media_type: {"schema": response or {}}},
+                }
+            )
         operations.append((kind, method, operation))
     return operations
 

@@ -48,7 +48,8 @@ def partial_schema(schema: type[BaseModel]) -> type[BaseModel]:
     """
     fields: dict[str, Any] = {}
     for name, info in schema.model_fields.items():
-        copy = FieldInfo.merge_field_infos(info, default=None)
+        # A field with a default_factory must lose it too: pydantic refuses both.
+        copy = FieldInfo.merge_field_infos(info, default=None, default_factory=None)
         fields[name] = (info.annotation, copy)
     return create_model(f"Partial{schema.__name__}", __base__=schema, **fields)
 
@@ -80,6 +81,8 @@ class ModelCollection(Collection):
     model: ClassVar[type[Base]]
     item_class: ClassVar[type[Item]] = ModelItem
     read_schema: ClassVar[type[BaseModel]]
+    #: The schema of list items when lists show less than an item does (None: as items).
+    list_schema: ClassVar[type[BaseModel] | None] = None
     create_schema: ClassVar[type[BaseModel] | None] = None
     update_schema: ClassVar[type[BaseModel] | None] = None
     filters: ClassVar[Mapping[str, Filter]] = {}
@@ -170,7 +173,12 @@ class ModelCollection(Collection):
         return self.read_schema.model_validate(obj, from_attributes=True).model_dump(mode="json")
 
     def serialize_many(self, rows: list[Any]) -> list[dict[str, Any]]:
-        return [self.serialize(row) for row in rows]
+        if self.list_schema is None:
+            return [self.serialize(row) for row in rows]
+        schema = self.list_schema
+        return [
+            schema.model_validate(row, from_attributes=True).model_dump(mode="json") for row in rows
+        ]
 
     def create(self, data: BaseModel) -> Any:
         """Insert a row from validated ``data``; override to set owners or relations."""

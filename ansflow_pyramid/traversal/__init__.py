@@ -252,6 +252,7 @@ def add_api_action(
     request_schema: Any = None,
     response_schema: Any = None,
     renderer: str | None = "json",
+    success_status: int | Sequence[int] = 200,
 ) -> None:
     """Register a custom action: a view name on a collection or on its items.
 
@@ -260,7 +261,9 @@ def add_api_action(
     aliases included.  ``view(context, request)`` returns a JSON-able value (or a
     Response).  ``on="collection"`` attaches it to the list instead
     (``.../executions/statistics/``).  ``permission`` defaults to ``view`` for safe
-    methods and ``edit`` otherwise.  Schemas only feed the OpenAPI document.
+    methods and ``edit`` otherwise.  Schemas and ``success_status`` (the status of a
+    successful call, or several: ``(201, 200)`` for "created, or found as it was") only
+    feed the OpenAPI document.
     """
     if on not in ("item", "collection"):
         raise ConfigurationError(f"on must be 'item' or 'collection', not {on!r}")
@@ -276,6 +279,9 @@ def add_api_action(
         summary=summary or (view.__doc__ or "").strip().split("\n")[0],
         request_schema=request_schema,
         response_schema=response_schema,
+        success_statuses=(
+            (success_status,) if isinstance(success_status, int) else tuple(success_status)
+        ),
     )
     resources = get_resource_registry(config.registry)
 

@@ -38,6 +38,8 @@ class ActionDeclaration:
     response_schema: Any = None
     #: The media type of successful responses (for the OpenAPI document).
     media_type: str = "application/json"
+    #: The statuses a successful call answers with (for the OpenAPI document).
+    success_statuses: tuple[int, ...] = (200,)
 
 
 @dataclass

@@ -1,0 +1,155 @@
+"""Tool types and their connection checks: the ``add_tool_type`` directive.
+
+Shows: a registry that other plugins extend.  An integration plugin (say, a Jenkins
+plugin) declares its tool type once::
+
+    config.add_tool_type("jenkins", label="Jenkins", check=my_check)
+
+and tools of that type can then be created, checked (``health_check/``,
+``test_connection/``) and chosen for pipelines.  ``check(conn, timeout)`` receives a
+:class:`ToolConnection` (with the token decrypted) and returns a
+:class:`CheckResult`; it must give up after ``timeout`` seconds.  The cicd plugin
+registers ``local``, ``jenkins``, ``gitlab_ci`` and ``github_actions`` with simple
+HTTP reachability checks; declaring a type twice is a configuration conflict.
+"""
+
+from __future__ import annotations
+
+import base64
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyramid.config import Configurator
+
+REGISTRY_KEY = "ansflow_cicd.tool_types"
+TIMEOUT_SETTING = "ansflow.tool_check_timeout"
+DEFAULT_TIMEOUT = 5.0
+
+
+@dataclass(frozen=True)
+class ToolConnection:
+    """What a check needs to reach a tool; ``token`` is the decrypted secret."""
+
+    base_url: str
+    username: str = ""
+    token: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of a check: a tool status (authenticated, needs_auth, offline,
+    unknown, error) and a sentence for people."""
+
+    status: str
+    message: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "authenticated"
+
+
+Check = Callable[[ToolConnection, float], CheckResult]
+
+
+@dataclass(frozen=True)
+class ToolType:
+    name: str
+    label: str
+    check: Check
+    #: Whether tools of this type need a ``base_url`` (the local executor does not).
+    requires_base_url: bool = True
+    default_base_url: str = ""
+
+
+def http_check(probe_path: str = "/", auth: str = "basic") -> Check:
+    """A check that GETs ``base_url + probe_path`` with the tool's credentials.
+
+    ``auth`` is ``basic`` (username:token, Jenkins), ``bearer`` (GitHub) or
+    ``private-token`` (GitLab).  2xx -> authenticated, 401/403 -> needs_auth,
+    other HTTP errors -> error, no answer within the timeout -> offline.
+    """
+
+    def check(conn: ToolConnection, timeout: float) -> CheckResult:
+        url = conn.base_url.rstrip("/") + probe_path
+        request = urllib.request.Request(url, method="GET")
+        request.add_header("Accept", "application/json")
+        if conn.token:
+            if auth == "bearer":
+                request.add_header("Authorization", f"Bearer {conn.token}")
+            elif auth == "private-token":
+                request.add_header("PRIVATE-TOKEN", conn.token)
+            else:
+                pair = f"{conn.username}:{conn.token}".encode()
+                request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return CheckResult("authenticated", f"Connected ({response.status}).")
+        except urllib.error.HTTPError as error:
+            if error.code in (401, 403):
+                return CheckResult(
+                    "needs_auth", f"The tool refused the credentials ({error.code})."
+                )
+            return CheckResult("error", f"The tool answered with HTTP {error.code}.")
+        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as error:
+            reason = getattr(error, "reason", error)
+            return CheckResult("offline", f"The tool cannot be reached: {reason}.")
+
+    return check
+
+
+def local_check(conn: ToolConnection, timeout: float) -> CheckResult:
+    """The local executor runs in this service: it is available whenever we are."""
+    return CheckResult("authenticated", "The local executor is available.")
+
+
+BUILTIN_TOOL_TYPES = (
+    ToolType("local", "Local executor", local_check, requires_base_url=False),
+    ToolType("jenkins", "Jenkins", http_check("/api/json", auth="basic")),
+    ToolType("gitlab_ci", "GitLab CI", http_check("/api/v4/version", auth="private-token")),
+    ToolType(
+        "github_actions",
+        "GitHub Actions",
+        http_check("/user", auth="bearer"),
+        default_base_url="https://api.github.com",
+    ),
+)
+
+
+def add_tool_type(
+    config: Configurator,
+    name: str,
+    *,
+    label: str | None = None,
+    check: Check | None = None,
+    requires_base_url: bool = True,
+    default_base_url: str = "",
+) -> None:
+    """Declare a CI/CD tool type; ``check`` defaults to an HTTP GET of the base URL."""
+    tool_type = ToolType(
+        name,
+        label or name.replace("_", " ").title(),
+        check or http_check("/"),
+        requires_base_url=requires_base_url,
+        default_base_url=default_base_url,
+    )
+
+    def register() -> None:
+        config.registry.setdefault(REGISTRY_KEY, {})[name] = tool_type
+
+    config.action(("ansflow.tool-type", name), register)
+
+
+def tool_types(registry: Any) -> dict[str, ToolType]:
+    return registry.get(REGISTRY_KEY, {})
+
+
+def check_timeout(registry: Any) -> float:
+    raw = registry.settings.get(TIMEOUT_SETTING)
+    try:
+        return max(0.1, min(float(raw), 60.0)) if raw not in (None, "") else DEFAULT_TIMEOUT
+    except ValueError:
+        return DEFAULT_TIMEOUT

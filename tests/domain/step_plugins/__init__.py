@@ -1,0 +1,1 @@
+"""Two plugins declaring the same step type (a configuration conflict)."""

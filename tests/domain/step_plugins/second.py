@@ -1,0 +1,2 @@
+def includeme(config):
+    config.add_step_type("terraform", label="Also terraform")
