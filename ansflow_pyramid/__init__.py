@@ -26,7 +26,10 @@ CORE_INCLUDES = (
     "ansflow_pyramid.traversal",
     "ansflow_pyramid.api",
     "ansflow_pyramid.health",
+    "ansflow_pyramid.sessions",
+    "ansflow_pyramid.security",
     "ansflow_pyramid.identity",
+    "ansflow_pyramid.execution",
 )
 
 

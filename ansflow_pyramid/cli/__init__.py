@@ -15,6 +15,9 @@ COMMAND_MODULES = (
     "ansflow_pyramid.cli.migrate",
     "ansflow_pyramid.cli.paths",
     "ansflow_pyramid.cli.revision",
+    "ansflow_pyramid.cli.users",
+    "ansflow_pyramid.cli.sessions",
+    "ansflow_pyramid.cli.worker",
 )
 
 

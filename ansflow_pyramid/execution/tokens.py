@@ -1,0 +1,80 @@
+"""Short-lived stream tokens, for clients that cannot send an Authorization header.
+
+A browser's ``EventSource`` sends cookies but no headers.  A client authenticated by
+a bearer token first asks for a stream token (bound to one execution's stream, or to
+the global one) and opens ``.../events/?token=...``.  The token is an HMAC-signed
+scope, user id and expiry: nothing is stored, and it is worthless for anything but
+reading that stream for a few minutes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+PURPOSE = b"ansflow.stream-token.v1"
+GLOBAL_SCOPE = "events"
+
+
+def execution_scope(execution_id: int) -> str:
+    """The scope of one execution's stream."""
+    return f"execution:{int(execution_id)}"
+
+
+@dataclass(frozen=True)
+class StreamToken:
+    scope: str
+    user_id: int | None
+    expires: int
+
+
+def _key(secret: str) -> bytes:
+    if not secret:
+        raise ValueError("ansflow.secret_key is not set; stream tokens cannot be signed")
+    return hmac.new(secret.encode(), PURPOSE, hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def make_stream_token(
+    secret: str, scope: str, user_id: int | None, ttl: int, now: float | None = None
+) -> str:
+    """A token granting read access to the stream ``scope`` for ``ttl`` seconds."""
+    expires = int((time.time() if now is None else now) + ttl)
+    payload = _b64(
+        json.dumps({"s": scope, "u": user_id, "e": expires}, separators=(",", ":")).encode()
+    )
+    signature = _b64(hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest())
+    return f"{payload}.{signature}"
+
+
+def verify_stream_token(
+    secret: str, token: str | None, scope: str, now: float | None = None
+) -> StreamToken | None:
+    """The token's content if it is authentic, unexpired and for ``scope``; else None."""
+    if not token or token.count(".") != 1 or len(token) > 512:
+        return None
+    payload, signature = token.split(".")
+    expected = _b64(hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest())
+    if not hmac.compare_digest(expected, signature):
+        return None
+    try:
+        document = json.loads(_unb64(payload))
+        claimed = StreamToken(str(document["s"]), document.get("u"), int(document["e"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    if claimed.scope != scope or claimed.expires < (time.time() if now is None else now):
+        return None
+    if claimed.user_id is not None and not isinstance(claimed.user_id, int):
+        return None
+    return claimed
