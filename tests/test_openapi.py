@@ -93,3 +93,14 @@ def test_fuzzing_the_document_finds_no_server_error_or_contract_violation(widget
     # The test plugin grants everything to Everyone, which the document cannot know.
     failures = fuzz_operations(widgets_app, examples_per_operation=20, excluded=[ignored_auth])
     assert not failures, "\n\n".join(failures)
+
+
+def test_every_string_input_is_documented_without_nul(api):  # noqa: F811
+    """The API rejects NUL in every string it reads; the document must say so."""
+    document = api.get("/api/v1/openapi.json").json
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                if schema.get("type") == "string":
+                    assert {"pattern", "enum", "format"} & set(schema), (path, method, parameter)

@@ -146,6 +146,17 @@ def _forbid_nul(schema: Any) -> Any:
     return schema
 
 
+def _forbid_nul_in_operations(paths: dict[str, Any]) -> None:
+    """Apply :func:`_forbid_nul` to every parameter and body schema of every operation."""
+    for operations in paths.values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _forbid_nul(parameter["schema"])
+            body = operation.get("requestBody", {}).get("content", {})
+            for media in body.values():
+                media["schema"] = _forbid_nul(media["schema"])
+
+
 def _parameter(segment: Segment) -> dict[str, Any]:
     if segment.converter == "int":
         schema: dict[str, Any] = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
@@ -439,7 +450,7 @@ def build_openapi(registry: Any, title: str = "AnsFlow API", version: str = "1")
     components = schemas.resolve(document)
     document["components"]["schemas"] = {"Error": ERROR_SCHEMA, **components}
     # Requests are where the rule binds; responses never carry NUL either.
-    document["paths"] = _forbid_nul(document["paths"])
+    _forbid_nul_in_operations(document["paths"])
     document["components"]["schemas"] = {
         name: _forbid_nul(schema) for name, schema in document["components"]["schemas"].items()
     }
