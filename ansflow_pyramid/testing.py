@@ -31,10 +31,10 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from ansflow_pyramid.db.scratch import create_scratch_database, drop_database
 from ansflow_pyramid.settings import as_bool, overlay_environment
 
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -45,33 +45,15 @@ def in_ci() -> bool:
     return as_bool(os.environ.get("CI"))
 
 
-def _create_postgres_database(url: str) -> str:
-    parsed = make_url(url)
-    name = f"{parsed.database or 'ansflow'}_t{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return parsed.set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_postgres_database(url: str) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(scope="session")
 def ansflow_database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A database URL of a fresh, empty database for this test run."""
     base = overlay_environment({}).get("sqlalchemy.url", "")
     if base.startswith("postgresql"):
-        url = _create_postgres_database(base)
+        url = create_scratch_database(base)
         yield url
         if not as_bool(os.environ.get("ANSFLOW_TEST_KEEP_DATABASE")):
-            _drop_postgres_database(url)
+            drop_database(url)
         return
     path = tmp_path_factory.mktemp("db") / "ansflow-test.sqlite"
     yield f"sqlite:///{path}"

@@ -33,12 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from webtest.http import StopableWSGIServer
 
 from ansflow_pyramid import make_configurator, migrations
 from ansflow_pyramid.db import session_scope
+from ansflow_pyramid.db.scratch import create_scratch_database, drop_database
 from ansflow_pyramid.execution import get_runtime
 from ansflow_pyramid.execution.sseclient import SSEClient
 from ansflow_pyramid.identity.services import create_user
@@ -48,21 +47,11 @@ PYTHON = shlex.quote(sys.executable)
 
 
 def scratch_postgres(url: str) -> str:
-    parsed = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"ansflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return parsed.set(database=name).render_as_string(hide_password=False)
+    return create_scratch_database(url, prefix="ansflow_bench")
 
 
 def drop_postgres(url: str) -> None:
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(url)
 
 
 def build_app(database_url: str, redis_url: str, workspace: str, dispatch: str) -> Any:

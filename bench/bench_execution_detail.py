@@ -144,12 +144,12 @@ def seed(settings: dict[str, Any]) -> int:
 
 
 def create_postgres_database(url: str) -> tuple[str, Any]:
+    from ansflow_pyramid.db.scratch import create_scratch_database, drop_database
     from ansflow_pyramid.settings import overlay_environment
-    from ansflow_pyramid.testing import _create_postgres_database, _drop_postgres_database
 
     url = overlay_environment({"sqlalchemy.url": url}, environ={})["sqlalchemy.url"]
-    created = _create_postgres_database(url)
-    return created, lambda: _drop_postgres_database(created)
+    created = create_scratch_database(url, prefix="ansflow_bench")
+    return created, lambda: drop_database(created)
 
 
 # -- load -------------------------------------------------------------------------------

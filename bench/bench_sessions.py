@@ -33,9 +33,10 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 from typing import Any
+
+from ansflow_pyramid.db.scratch import create_scratch_database, drop_database
 
 PASSWORD = "bench-password-123"
 READ_PATH = WRITE_PATH = "/api/v1/bench/session/"
@@ -82,27 +83,11 @@ def settings_for(url: str) -> dict[str, Any]:
 
 
 def scratch_postgres(url: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url.replace("postgresql://", "postgresql+psycopg://", 1))
-    name = f"ansflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return parsed.set(database=name).render_as_string(hide_password=False)
+    return create_scratch_database(url, prefix="ansflow_bench")
 
 
 def drop_postgres(url: str) -> None:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(url)
 
 
 def prepare(url: str) -> None:
