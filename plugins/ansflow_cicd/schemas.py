@@ -106,7 +106,26 @@ class CheckOut(BaseModel):
 
 
 # -- executions -------------------------------------------------------------------
-class StepExecutionOut(ReadSchema):
+class TimedRun(ReadSchema):
+    """What executions and their steps share: a status and a start and end time,
+    from which the display label and the duration are computed (never stored)."""
+
+    status: str
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status_display(self) -> str:
+        return label(self.status)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def duration(self) -> float | None:
+        return seconds_between(self.started_at, self.completed_at)
+
+
+class StepExecutionOut(TimedRun):
     id: int
     execution: int = Field(validation_alias="execution_id")
     pipeline_step: int | None = Field(validation_alias="pipeline_step_id")
@@ -125,18 +144,8 @@ class StepExecutionOut(ReadSchema):
     created_at: dt.datetime
     updated_at: dt.datetime
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def status_display(self) -> str:
-        return label(self.status)
 
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def duration(self) -> float | None:
-        return seconds_between(self.started_at, self.completed_at)
-
-
-class ExecutionSummary(ReadSchema):
+class ExecutionSummary(TimedRun):
     """An execution in lists (no definition, logs or steps: see the detail)."""
 
     id: int
@@ -165,18 +174,8 @@ class ExecutionSummary(ReadSchema):
 
     @computed_field  # type: ignore[prop-decorator]
     @property
-    def status_display(self) -> str:
-        return label(self.status)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
     def trigger_type_display(self) -> str:
         return label(self.trigger_type, TRIGGER_LABELS)
-
-    @computed_field  # type: ignore[prop-decorator]
-    @property
-    def duration(self) -> float | None:
-        return seconds_between(self.started_at, self.completed_at)
 
 
 class ExecutionDetail(ExecutionSummary):
