@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import transaction
-import zope.sqlalchemy
 from pyramid.config import Configurator
 from pyramid.request import Request
 from sqlalchemy import Engine, engine_from_config, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansflow_pyramid.db.base import Base, JSONDocument, TimestampMixin, UTCDateTime, utcnow
+from ansflow_pyramid.db.joining import MANAGER_KEY, install_transaction_join
 
 __all__ = [
     "Base",
@@ -87,17 +87,18 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
 
 
 def get_session_factory(engine: Engine) -> sessionmaker[Session]:
-    """A session factory bound to ``engine`` (expire_on_commit off: views serialise after flush)."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    """A session factory bound to ``engine`` (expire_on_commit off: views serialise after
+    flush) whose sessions join the transaction manager they are created for."""
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    install_transaction_join(factory)
+    return factory
 
 
 def get_tm_session(
     session_factory: sessionmaker[Session], transaction_manager: Any, request: Request | None = None
 ) -> Session:
     """A session joined to ``transaction_manager``: committed or aborted with it."""
-    dbsession = session_factory(info={"request": request})
-    zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
-    return dbsession
+    return session_factory(info={"request": request, MANAGER_KEY: transaction_manager})
 
 
 @contextmanager

@@ -38,9 +38,9 @@ from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from zope.interface import implementer
-from zope.sqlalchemy import mark_changed
 
 from ansflow_pyramid.db import utcnow
+from ansflow_pyramid.db.joining import mark_session_changed
 from ansflow_pyramid.sessions.models import SessionRecord
 from ansflow_pyramid.sessions.signing import Signer, new_session_id
 from ansflow_pyramid.settings import as_bool, as_int
@@ -162,7 +162,7 @@ class SessionStore:
                 expires_at=self.expiry(now),
             )
         )
-        mark_changed(dbsession)
+        mark_session_changed(dbsession)
 
     def update(
         self, dbsession: Session, session_id: str, version: int, data: dict[str, Any]
@@ -174,7 +174,7 @@ class SessionStore:
             .where(TABLE.c.id == session_id, TABLE.c.version == version)
             .values(data=data, version=version + 1, last_seen=now, expires_at=self.expiry(now))
         )
-        mark_changed(dbsession)
+        mark_session_changed(dbsession)
         return result.rowcount == 1
 
     def touch(self, dbsession: Session, session_id: str) -> None:
@@ -185,11 +185,11 @@ class SessionStore:
             .where(TABLE.c.id == session_id)
             .values(last_seen=now, expires_at=self.expiry(now))
         )
-        mark_changed(dbsession)
+        mark_session_changed(dbsession)
 
     def delete(self, dbsession: Session, session_id: str) -> None:
         dbsession.execute(delete(TABLE).where(TABLE.c.id == session_id))
-        mark_changed(dbsession)
+        mark_session_changed(dbsession)
 
     def delete_for_user(self, dbsession: Session, user_id: int, keep: str | None = None) -> int:
         """Delete every session of ``user_id`` (but ``keep``): password change, deactivation."""
@@ -197,14 +197,14 @@ class SessionStore:
         if keep is not None:
             statement = statement.where(TABLE.c.id != keep)
         count = dbsession.execute(statement).rowcount
-        mark_changed(dbsession)
+        mark_session_changed(dbsession)
         return count
 
     def prune(self, dbsession: Session, now: dt.datetime | None = None) -> int:
         """Delete expired rows; returns how many."""
         now = now or utcnow()
         count = dbsession.execute(delete(TABLE).where(TABLE.c.expires_at <= now)).rowcount
-        mark_changed(dbsession)
+        mark_session_changed(dbsession)
         return count
 
 
