@@ -16,7 +16,7 @@ from typing import Any
 from pyramid.authorization import ACLHelper, Everyone
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.request import Request
-from sqlalchemy import exists, select
+from sqlalchemy import Row, bindparam, exists, select
 from zope.interface import implementer
 
 from ansflow_pyramid.identity.models import RefreshToken, User
@@ -28,6 +28,18 @@ _IDENTITY = "_ansflow_identity"
 #: asked, in order, when a request has neither a Bearer token nor a session.
 IDENTITY_SOURCES_KEY = "ansflow.identity_sources"
 _NOT_RESOLVED = object()
+
+# Every authenticated request runs one of these: they are built once, since building
+# a statement costs more than running it.  Columns, not an ORM entity: authorization
+# needs only these, and views that want the whole row load it (Identity.user).
+IDENTITY_COLUMNS = (User.id, User.username, User.is_staff, User.is_superuser)
+_TOKEN_USER = select(*IDENTITY_COLUMNS).where(
+    User.id == bindparam("user_id"), User.is_active.is_(True)
+)
+# A token of a revoked refresh family (logout, detected reuse) is refused at once.
+_TOKEN_USER_OF_FAMILY = _TOKEN_USER.where(
+    exists().where(RefreshToken.family == bindparam("family"), RefreshToken.revoked_at.is_(None))
+)
 
 
 @implementer(ISecurityPolicy)
@@ -57,11 +69,19 @@ class SecurityPolicy:
             if not claims or claims.get("token_type") != ACCESS:
                 request.__dict__["ansflow_bad_token"] = True
                 return None
-            user = self.token_user(request, claims)
-            if user is None:
+            row = self.token_user(request, claims)
+            if row is None:
                 request.__dict__["ansflow_bad_token"] = True
                 return None
-            return Identity(user=user, method="jwt", claims=claims)
+            return Identity(
+                user_id=row.id,
+                username=row.username,
+                is_superuser=bool(row.is_superuser),
+                is_staff=bool(row.is_staff),
+                method="jwt",
+                claims=claims,
+                load_user=lambda user_id: request.dbsession.get(User, user_id),
+            )
         identity = self.session_identity(request)
         if identity is None:
             # Narrow credentials plugins accept (a stream token in the query string,
@@ -82,23 +102,22 @@ class SecurityPolicy:
         user = request.dbsession.get(User, user_id)
         if user is None or not user.is_active:
             return None
-        return Identity(user=user, method="session")
+        return Identity.of_user(user, "session")
 
-    def token_user(self, request: Request, claims: dict[str, Any]) -> User | None:
-        """The active user of verified access ``claims`` whose token family still lives."""
+    def token_user(self, request: Request, claims: dict[str, Any]) -> Row[Any] | None:
+        """The active user of verified access ``claims`` whose token family still lives
+        (the columns of :data:`IDENTITY_COLUMNS`), or None."""
         try:
             user_id = int(claims.get("user_id", claims["sub"]))
         except (KeyError, TypeError, ValueError):
             return None
-        query = select(User).where(User.id == user_id, User.is_active.is_(True))
         family = claims.get("fam")
+        connection = request.dbsession.connection()
         if family:
-            query = query.where(
-                exists().where(
-                    RefreshToken.family == str(family), RefreshToken.revoked_at.is_(None)
-                )
-            )
-        return request.dbsession.scalars(query).first()
+            return connection.execute(
+                _TOKEN_USER_OF_FAMILY, {"user_id": user_id, "family": str(family)}
+            ).first()
+        return connection.execute(_TOKEN_USER, {"user_id": user_id}).first()
 
     def authenticated_userid(self, request: Request) -> int | None:
         identity = self.identity(request)

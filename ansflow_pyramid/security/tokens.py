@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,29 @@ def authorization_token(request: Request, schemes: Iterable[str]) -> str | None:
     return token.strip()
 
 
+class VerifiedTokens:
+    """The claims of tokens whose signature already verified, by token text.
+
+    Clients send the same access token with every request; checking its HMAC and
+    parsing it again each time is a pure function of the text and the key, so the
+    result is kept (bounded: the table empties when full).  Only tokens that verified
+    are kept, so junk sent by anyone cannot fill it.  Revocation is not cached: the
+    security policy asks the database on every request.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._claims: dict[str, dict[str, Any]] = {}
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        return self._claims.get(token)
+
+    def put(self, token: str, claims: dict[str, Any]) -> None:
+        if len(self._claims) >= self.capacity:
+            self._claims.clear()
+        self._claims[token] = dict(claims)
+
+
 class TokenHelper(JWTAuthenticationPolicy):
     """pyramid_jwt's policy object, adapted to serve as the security policy's token helper."""
 
@@ -107,6 +131,7 @@ class TokenHelper(JWTAuthenticationPolicy):
         )
         self.config = config
         self.auth_types = config.auth_types
+        self.verified = VerifiedTokens()
 
     def create_token(
         self,
@@ -151,17 +176,27 @@ class TokenHelper(JWTAuthenticationPolicy):
 
     def decode(self, token: str, token_type: str | None = None) -> dict[str, Any] | None:
         """Verified claims of ``token`` (of ``token_type`` when given), or None."""
-        try:
-            claims = jwt.decode(
-                token,
-                self.public_key,
-                algorithms=[self.algorithm],
-                leeway=self.leeway,
-                audience=self.audience,
-                options={"require": REQUIRED_CLAIMS},
-            )
-        except (jwt.InvalidTokenError, ValueError, TypeError):
+        claims = self.verified.get(token)
+        if claims is None:
+            try:
+                claims = jwt.decode(
+                    token,
+                    self.public_key,
+                    algorithms=[self.algorithm],
+                    leeway=self.leeway,
+                    audience=self.audience,
+                    options={"require": REQUIRED_CLAIMS},
+                )
+            except (jwt.InvalidTokenError, ValueError, TypeError):
+                return None
+            self.verified.put(token, claims)
+        elif claims["exp"] + self.leeway <= time.time():
+            # Only the expiry can change once a token verified: its signature,
+            # algorithm, audience and required claims are properties of its text,
+            # and a not-before or issued-at time that was passed stays passed.
             return None
+        else:
+            claims = dict(claims)
         if token_type is not None and claims.get("token_type") != token_type:
             return None
         if claims.get("token_type") not in (ACCESS, REFRESH):

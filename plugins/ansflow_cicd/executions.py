@@ -204,7 +204,7 @@ def sync_pipeline_status(dbsession: Session, execution: Execution) -> None:
 
 def username(request: Request) -> str:
     identity = getattr(request, "identity", None)
-    return identity.user.username if identity is not None else "anonymous"
+    return identity.username if identity is not None else "anonymous"
 
 
 def cancel_execution(request: Request, execution: Execution) -> Execution:

@@ -168,7 +168,7 @@ def stream_token_identity(request: Request) -> Identity | None:
     user = request.dbsession.get(User, claimed.user_id)
     if user is None or not user.is_active:
         return None
-    return Identity(user=user, method="stream", claims={"scope": scope})
+    return Identity.of_user(user, "stream", {"scope": scope})
 
 
 def includeme(config: Any) -> None:

@@ -228,6 +228,8 @@ def test_expired_token_is_rejected(testapp, make_user):
 
 
 def test_token_expires_by_lifetime(make_app, make_user):
+    """The second use finds the token among the already verified ones: the expiry
+    must still be checked on that path."""
     from webtest import TestApp
 
     make_user("alice")
