@@ -32,6 +32,7 @@ requires = [
     "pyramid_jwt>=1.6.1",
     "PyJWT>=2.8",
     "pydantic>=2.6",
+    "orjson>=3.10",
     "argon2-cffi>=23.1",
     "cryptography>=42",
     "rq>=1.16",

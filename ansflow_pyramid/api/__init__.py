@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import uuid
+from collections.abc import Callable
+from typing import Any
 
+import orjson
 from pyramid.config import Configurator
 from pyramid.renderers import JSON
 
@@ -42,9 +46,23 @@ __all__ = [
 ]
 
 
+def dump_json(value: Any, default: Callable[[Any], Any] | None = None) -> bytes:
+    """``value`` as compact UTF-8 JSON, through orjson (an order of magnitude faster
+    than the standard library on the documents the API serves).
+
+    orjson refuses what the standard library accepts in stored JSON documents (integers
+    beyond 64 bits, which clients may send in parameters); those take the standard
+    library's path, which also raises the usual TypeError for what neither can write."""
+    try:
+        return orjson.dumps(value, default=default, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, default=default, separators=(",", ":")).encode()
+
+
 def json_renderer() -> JSON:
-    """Pyramid's JSON renderer taught ISO 8601 datetimes, decimals and UUIDs."""
-    renderer = JSON()
+    """Pyramid's JSON renderer on :func:`dump_json`, taught ISO 8601 datetimes,
+    decimals and UUIDs (orjson writes datetimes and UUIDs the same way natively)."""
+    renderer = JSON(serializer=dump_json)
     renderer.add_adapter(dt.datetime, lambda value, request: value.isoformat())
     renderer.add_adapter(dt.date, lambda value, request: value.isoformat())
     renderer.add_adapter(decimal.Decimal, lambda value, request: str(value))

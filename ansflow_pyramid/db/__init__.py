@@ -36,6 +36,8 @@ __all__ = [
 DEFAULT_URL = "sqlite:///ansflow.sqlite"
 #: Execution option: begin SQLite transactions with BEGIN IMMEDIATE (see below).
 SQLITE_IMMEDIATE_OPTION = "ansflow_sqlite_immediate"
+#: Request methods that should not write (their transactions begin as readers).
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
@@ -64,10 +66,10 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         # at once with "database is locked" instead of waiting (the busy timeout does
         # not apply).  Request transactions read then write, while engine threads
         # commit log lines all the time, so they take the write lock up front.
-        if connection.get_execution_options().get(SQLITE_IMMEDIATE_OPTION):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            connection.exec_driver_sql("BEGIN")
+        # Straight to the driver: this runs for every transaction, and SQLAlchemy's
+        # statement machinery would cost more than SQLite spends on a BEGIN.
+        immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE_OPTION)
+        connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
@@ -131,12 +133,23 @@ def includeme(config: Configurator) -> None:
         if engine.dialect.name == "sqlite"
         else engine
     )
+    # Reads (GET, HEAD, OPTIONS) on SQLite begin deferred: in WAL mode they then take
+    # no lock at all, so they neither wait for the engine's log writes nor queue up
+    # behind each other for the write lock.  The rare read that writes (a session
+    # touched on a GET) and meets a concurrent commit fails with "database is locked";
+    # the execution policy retries it, and a retried request begins IMMEDIATE.
+    read_session_factory = (
+        get_session_factory(engine) if engine.dialect.name == "sqlite" else session_factory
+    )
     config.registry["dbsession_factory"] = session_factory
     config.registry["db_engine"] = engine
 
     def dbsession(request: Request) -> Session:
         # A request that is already under a transaction (the usual case) joins it.
         # Requests created by scripts without pyramid_tm get a manager of their own.
-        return get_tm_session(session_factory, request.tm, request=request)
+        factory = session_factory
+        if request.method in READ_METHODS and not request.environ.get("retry.attempt"):
+            factory = read_session_factory
+        return get_tm_session(factory, request.tm, request=request)
 
     config.add_request_method(dbsession, reify=True)

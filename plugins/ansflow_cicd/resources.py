@@ -64,6 +64,7 @@ from ansflow_cicd.schemas import (
 from ansflow_cicd.secrets import get_secret_box
 from ansflow_cicd.tooltypes import tool_types
 from ansflow_pyramid.api import APIError, Filter, ModelCollection, ModelItem, ValidationFailed
+from ansflow_pyramid.db.driver_query import DriverQuery
 from ansflow_pyramid.identity import AUTHENTICATED, SUPERUSERS, User, user_principal
 
 
@@ -241,7 +242,8 @@ _STEPS_QUERY = (
     .where(StepExecution.execution_id == bindparam("execution_id"))
     .order_by(StepExecution.order, StepExecution.id)
 )
-_LINES_QUERY = (
+# Up to thousands of plain (int, text) rows: read straight from the driver.
+_LINES_QUERY = DriverQuery(
     select(ExecutionLogLine.step_execution_id, ExecutionLogLine.text)
     .where(ExecutionLogLine.execution_id == bindparam("execution_id"))
     .order_by(ExecutionLogLine.number)
@@ -258,9 +260,9 @@ def execution_detail(dbsession: Any, execution: Execution) -> dict[str, Any]:
     """
     if not hasattr(execution, "pipeline_name"):
         attach_display(dbsession, [execution])
-    connection = dbsession.connection()
     params = {"execution_id": execution.id}
-    rows = connection.execute(_LINES_QUERY, params).all()
+    rows = _LINES_QUERY.rows(dbsession, params)
+    connection = dbsession.connection()
     shown = rows[:DETAIL_MAX_LINES]
     by_step: dict[int | None, list[str]] = {}
     for step_id, text in shown:

@@ -1,0 +1,98 @@
+"""Prebuilt SELECTs run straight on the driver's cursor, for the hottest reads.
+
+Running a cached Core statement through SQLAlchemy still costs tens of microseconds of
+bookkeeping per execution and per fetched ``Row``; on the requests clients poll (the
+execution detail, the identity check of every authenticated request) that is more than
+the database spends on the query.  :class:`DriverQuery` compiles a Core ``select`` once
+per dialect, runs it on the DBAPI cursor of the session's own connection (so inside
+the request's transaction), and converts the values with the same result processors
+SQLAlchemy would apply (datetimes stored as text on SQLite, booleans stored as
+integers, JSON documents, ``TypeDecorator``s): the rows hold exactly what a
+``connection.execute(statement)`` would have returned, as plain tuples.
+
+Connection events (``before_cursor_execute``) do not see these statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Session
+
+Processor = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    #: Parameter names in order, for positional paramstyles (SQLite's qmark).
+    order: tuple[str, ...] | None
+    defaults: dict[str, Any]
+    processors: tuple[Processor | None, ...]
+    converts: bool
+
+
+class DriverQuery:
+    """A Core ``select`` compiled once per dialect and run on the DBAPI cursor."""
+
+    def __init__(self, statement: Select[Any]) -> None:
+        self.statement = statement
+        #: The names of the selected columns (labels where given), in order.
+        self.keys: tuple[str, ...] = tuple(statement.selected_columns.keys())
+        self._compiled: dict[str, _Compiled] = {}
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        processors = tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, None)
+            for column in self.statement.selected_columns
+        )
+        entry = _Compiled(
+            sql=compiled.string,
+            order=tuple(compiled.positiontup or ()) if compiled.positional else None,
+            defaults=dict(compiled.params),
+            processors=processors,
+            converts=any(p is not None for p in processors),
+        )
+        self._compiled[dialect.name] = entry
+        return entry
+
+    def rows(self, session: Session, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the statement in ``session``'s transaction; every row, as a tuple."""
+        connection = session.connection()
+        dialect = connection.dialect
+        compiled = self._compiled.get(dialect.name) or self._compile(dialect)
+        values = {**compiled.defaults, **params}
+        arguments: Any = (
+            tuple(values[name] for name in compiled.order) if compiled.order is not None else values
+        )
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(compiled.sql, arguments)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        if not compiled.converts:
+            return list(rows)
+        processors = compiled.processors
+        return [
+            tuple(
+                value if process is None else process(value)
+                for process, value in zip(processors, row, strict=True)
+            )
+            for row in rows
+        ]
+
+    def first(self, session: Session, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The first row as a dict keyed by :attr:`keys`, or None."""
+        rows = self.rows(session, params)
+        return dict(zip(self.keys, rows[0], strict=True)) if rows else None
+
+    def dicts(self, session: Session, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row as a dict keyed by :attr:`keys`."""
+        keys = self.keys
+        return [dict(zip(keys, row, strict=True)) for row in self.rows(session, params)]
