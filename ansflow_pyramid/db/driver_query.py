@@ -32,6 +32,9 @@ class _Compiled:
     #: Parameter names in order, for positional paramstyles (SQLite's qmark).
     order: tuple[str, ...] | None
     defaults: dict[str, Any]
+    required: frozenset[str]
+    #: Conversions of parameter values on the way in (the column types' own).
+    bind_processors: dict[str, Processor]
     processors: tuple[Processor | None, ...]
     converts: bool
 
@@ -46,15 +49,23 @@ class DriverQuery:
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, dialect: Dialect) -> _Compiled:
+        # IN lists given as values (``column.in_(CONSTANTS)``) are expanded into the
+        # SQL with the values they have now, so the statement must not expect others.
+        # Expanding needs every parameter to have a value: the ones to be given at run
+        # time get a placeholder here, and rows() insists on receiving them.
         compiled = self.statement.compile(dialect=dialect)
+        required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
+        expanded = compiled.construct_expanded_state({name: None for name in required})
         processors = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None)
             for column in self.statement.selected_columns
         )
         entry = _Compiled(
-            sql=compiled.string,
-            order=tuple(compiled.positiontup or ()) if compiled.positional else None,
-            defaults=dict(compiled.params),
+            sql=expanded.statement,
+            order=tuple(expanded.positiontup) if expanded.positiontup is not None else None,
+            defaults={k: v for k, v in expanded.parameters.items() if k not in required},
+            required=required,
+            bind_processors=dict(expanded.processors),
             processors=processors,
             converts=any(p is not None for p in processors),
         )
@@ -66,7 +77,13 @@ class DriverQuery:
         connection = session.connection()
         dialect = connection.dialect
         compiled = self._compiled.get(dialect.name) or self._compile(dialect)
+        missing = compiled.required.difference(params)
+        if missing:
+            raise KeyError(f"no value for the parameters {sorted(missing)}")
         values = {**compiled.defaults, **params}
+        for name, process in compiled.bind_processors.items():
+            if name in params:
+                values[name] = process(values[name])
         arguments: Any = (
             tuple(values[name] for name in compiled.order) if compiled.order is not None else values
         )

@@ -16,9 +16,10 @@ from typing import Any
 from pyramid.authorization import ACLHelper, Everyone
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.request import Request
-from sqlalchemy import Row, bindparam, exists, select
+from sqlalchemy import bindparam, exists, select
 from zope.interface import implementer
 
+from ansflow_pyramid.db.driver_query import DriverQuery
 from ansflow_pyramid.identity.models import RefreshToken, User
 from ansflow_pyramid.identity.principals import Identity
 from ansflow_pyramid.security.tokens import ACCESS, TokenHelper, authorization_token
@@ -37,9 +38,14 @@ _TOKEN_USER = select(*IDENTITY_COLUMNS).where(
     User.id == bindparam("user_id"), User.is_active.is_(True)
 )
 # A token of a revoked refresh family (logout, detected reuse) is refused at once.
-_TOKEN_USER_OF_FAMILY = _TOKEN_USER.where(
-    exists().where(RefreshToken.family == bindparam("family"), RefreshToken.revoked_at.is_(None))
+_TOKEN_USER_OF_FAMILY = DriverQuery(
+    _TOKEN_USER.where(
+        exists().where(
+            RefreshToken.family == bindparam("family"), RefreshToken.revoked_at.is_(None)
+        )
+    )
 )
+_TOKEN_USER = DriverQuery(_TOKEN_USER)
 
 
 @implementer(ISecurityPolicy)
@@ -74,10 +80,10 @@ class SecurityPolicy:
                 request.__dict__["ansflow_bad_token"] = True
                 return None
             return Identity(
-                user_id=row.id,
-                username=row.username,
-                is_superuser=bool(row.is_superuser),
-                is_staff=bool(row.is_staff),
+                user_id=row["id"],
+                username=row["username"],
+                is_superuser=bool(row["is_superuser"]),
+                is_staff=bool(row["is_staff"]),
                 method="jwt",
                 claims=claims,
                 load_user=lambda user_id: request.dbsession.get(User, user_id),
@@ -104,20 +110,19 @@ class SecurityPolicy:
             return None
         return Identity.of_user(user, "session")
 
-    def token_user(self, request: Request, claims: dict[str, Any]) -> Row[Any] | None:
+    def token_user(self, request: Request, claims: dict[str, Any]) -> dict[str, Any] | None:
         """The active user of verified access ``claims`` whose token family still lives
-        (the columns of :data:`IDENTITY_COLUMNS`), or None."""
+        (the columns of :data:`IDENTITY_COLUMNS` by name), or None."""
         try:
             user_id = int(claims.get("user_id", claims["sub"]))
         except (KeyError, TypeError, ValueError):
             return None
         family = claims.get("fam")
-        connection = request.dbsession.connection()
         if family:
-            return connection.execute(
-                _TOKEN_USER_OF_FAMILY, {"user_id": user_id, "family": str(family)}
-            ).first()
-        return connection.execute(_TOKEN_USER, {"user_id": user_id}).first()
+            return _TOKEN_USER_OF_FAMILY.first(
+                request.dbsession, {"user_id": user_id, "family": str(family)}
+            )
+        return _TOKEN_USER.first(request.dbsession, {"user_id": user_id})
 
     def authenticated_userid(self, request: Request) -> int | None:
         identity = self.identity(request)

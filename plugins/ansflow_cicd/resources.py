@@ -10,6 +10,7 @@ under an item (``executions/{id}/steps/``) whose ACL is its parent execution's.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 from ansflow_pipelines.extensions import ToolRef, step_types
@@ -63,7 +64,14 @@ from ansflow_cicd.schemas import (
 )
 from ansflow_cicd.secrets import get_secret_box
 from ansflow_cicd.tooltypes import tool_types
-from ansflow_pyramid.api import APIError, Filter, ModelCollection, ModelItem, ValidationFailed
+from ansflow_pyramid.api import (
+    APIError,
+    Filter,
+    ModelCollection,
+    ModelItem,
+    NotFound,
+    ValidationFailed,
+)
 from ansflow_pyramid.db.driver_query import DriverQuery
 from ansflow_pyramid.identity import AUTHENTICATED, SUPERUSERS, User, user_principal
 
@@ -237,7 +245,7 @@ def describe_steps(
 
 # The detail is the most read document of the API (clients poll it): its statements are
 # built once, since building a statement costs more than running it.
-_STEPS_QUERY = (
+_STEPS_QUERY = DriverQuery(
     select(*StepExecution.__table__.c)
     .where(StepExecution.execution_id == bindparam("execution_id"))
     .order_by(StepExecution.order, StepExecution.id)
@@ -251,7 +259,7 @@ _LINES_QUERY = DriverQuery(
 )
 
 
-def execution_detail(dbsession: Any, execution: Execution) -> dict[str, Any]:
+def execution_detail(dbsession: Any, execution: Execution | SimpleNamespace) -> dict[str, Any]:
     """An execution with its definition, merged logs and step executions.
 
     Three small queries whatever the size of the execution: the display names (unless
@@ -262,15 +270,13 @@ def execution_detail(dbsession: Any, execution: Execution) -> dict[str, Any]:
         attach_display(dbsession, [execution])
     params = {"execution_id": execution.id}
     rows = _LINES_QUERY.rows(dbsession, params)
-    connection = dbsession.connection()
     shown = rows[:DETAIL_MAX_LINES]
     by_step: dict[int | None, list[str]] = {}
     for step_id, text in shown:
         by_step.setdefault(step_id, []).append(text)
     snapshots = step_snapshots(execution)
     steps = []
-    for row in connection.execute(_STEPS_QUERY, params):
-        step = row._asdict()
+    for step in _STEPS_QUERY.dicts(dbsession, params):
         snapshot = snapshots.get(step["order"], {})
         step["step_name"] = snapshot.get("name", "")
         step["step_type"] = snapshot.get("step_type", "")
@@ -284,16 +290,20 @@ def execution_detail(dbsession: Any, execution: Execution) -> dict[str, Any]:
     return document
 
 
-_ANY_EXECUTION = (
+# The execution, the names shown next to its ids, and what its ACL needs (the
+# project's visibility and owner, the caller's own role), as one row of columns: the
+# detail is read as a plain record, and the ORM row is loaded only by the actions
+# that change it (see ExecutionItem).
+_EXECUTION_RECORD = (
     select(
-        Execution,
-        Pipeline.name,
-        Tool.name,
-        Tool.tool_type,
-        User.username,
-        Project.visibility,
-        Project.owner_id,
-        ProjectMembership.role,
+        *Execution.__table__.c,
+        Pipeline.name.label("pipeline_name"),
+        Tool.name.label("cicd_tool_name"),
+        Tool.tool_type.label("cicd_tool_type"),
+        User.username.label("triggered_by_username"),
+        Project.visibility.label("project_visibility"),
+        Project.owner_id.label("project_owner_id"),
+        ProjectMembership.role.label("caller_role"),
     )
     .join(Project, Project.id == Execution.project_id)
     .outerjoin(
@@ -308,18 +318,54 @@ _ANY_EXECUTION = (
     .outerjoin(User, User.id == Execution.triggered_by_id)
     .where(Execution.id == bindparam("key"))
 )
+_ANY_EXECUTION = DriverQuery(_EXECUTION_RECORD)
 # The same visibility rule as ansflow_projects.acl.visible_project_ids, on the join.
-_VISIBLE_EXECUTION = _ANY_EXECUTION.where(
-    or_(
-        Project.visibility.in_(SHARED_VISIBILITIES),
-        Project.owner_id == bindparam("me"),
-        ProjectMembership.id.is_not(None),
+_VISIBLE_EXECUTION = DriverQuery(
+    _EXECUTION_RECORD.where(
+        or_(
+            Project.visibility.in_(SHARED_VISIBILITIES),
+            Project.owner_id == bindparam("me"),
+            ProjectMembership.id.is_not(None),
+        )
     )
 )
+_DISPLAY_FIELDS = ("pipeline_name", "cicd_tool_name", "cicd_tool_type", "triggered_by_username")
 
 
 class ExecutionItem(ProjectScopedItem):
-    obj: Execution
+    """An execution.  Loaded by id it starts as a plain ``record`` (what the detail
+    shows); ``obj``, the ORM row, is loaded from it on first use."""
+
+    record: SimpleNamespace | None = None
+    _obj: Execution | None = None
+
+    @classmethod
+    def from_record(cls, collection: Any, key: Any, record: SimpleNamespace) -> ExecutionItem:
+        item = cls(collection, key, None)
+        item.record = record
+        return item
+
+    @property  # type: ignore[override]
+    def obj(self) -> Execution:
+        if self._obj is None:
+            execution = self.dbsession.get(Execution, self.key)
+            if execution is None:
+                raise NotFound()
+            for name in _DISPLAY_FIELDS:
+                setattr(execution, name, getattr(self.record, name, None))
+            self._obj = execution
+        return self._obj
+
+    @obj.setter
+    def obj(self, value: Execution | None) -> None:
+        self._obj = value
+
+    def acl_project_id(self) -> int:
+        return (self._obj if self._obj is not None else self.record).project_id  # type: ignore[union-attr]
+
+    def serialize(self) -> dict[str, Any]:
+        source = self._obj if self._obj is not None else self.record
+        return execution_detail(self.dbsession, source)
 
 
 class ExecutionCollection(ProjectScopedCollection):
@@ -362,23 +408,20 @@ class ExecutionCollection(ProjectScopedCollection):
         require_authenticated(self.request)
         if self.fixed_filters:
             return super().load_item(key)
-        # One query for the execution, the names shown next to its ids, and what its
-        # ACL needs: the project's visibility and owner, and the caller's own role.
         restricted = not is_unrestricted(self.request)
-        statement = _VISIBLE_EXECUTION if restricted else _ANY_EXECUTION
+        query = _VISIBLE_EXECUTION if restricted else _ANY_EXECUTION
         me = current_user_id(self.request)
-        row = self.dbsession.execute(statement, {"key": key, "me": me}).first()
-        if row is None:
+        record = query.first(self.dbsession, {"key": key, "me": me})
+        if record is None:
             raise KeyError(key)
-        execution = row[0]
-        (
-            execution.pipeline_name,
-            execution.cicd_tool_name,
-            execution.cicd_tool_type,
-            execution.triggered_by_username,
-        ) = row[1:5]
-        prime_project_acl(self.request, execution.project_id, row[5], row[6], row[7])
-        return self.item_class(self, key, execution)
+        prime_project_acl(
+            self.request,
+            record["project_id"],
+            record.pop("project_visibility"),
+            record.pop("project_owner_id"),
+            record.pop("caller_role"),
+        )
+        return ExecutionItem.from_record(self, key, SimpleNamespace(**record))
 
     def serialize(self, obj: Any) -> dict[str, Any]:
         return execution_detail(self.dbsession, obj)
