@@ -33,7 +33,7 @@ from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
 from sqlalchemy import Select, and_, bindparam, or_, select, update
 
 from ansflow_cicd.executions import create_execution
-from ansflow_cicd.logs import DETAIL_MAX_LINES
+from ansflow_cicd.logs import DETAIL_MAX_LINES, first_lines
 from ansflow_cicd.models import (
     EXECUTION_STATUSES,
     GIT_CREDENTIAL_TYPES,
@@ -250,13 +250,6 @@ _STEPS_QUERY = DriverQuery(
     .where(StepExecution.execution_id == bindparam("execution_id"))
     .order_by(StepExecution.order, StepExecution.id)
 )
-# Up to thousands of plain (int, text) rows: read straight from the driver.
-_LINES_QUERY = DriverQuery(
-    select(ExecutionLogLine.step_execution_id, ExecutionLogLine.text)
-    .where(ExecutionLogLine.execution_id == bindparam("execution_id"))
-    .order_by(ExecutionLogLine.number)
-    .limit(DETAIL_MAX_LINES + 1)
-)
 
 
 def execution_detail(dbsession: Any, execution: Execution | SimpleNamespace) -> dict[str, Any]:
@@ -269,8 +262,7 @@ def execution_detail(dbsession: Any, execution: Execution | SimpleNamespace) -> 
     if not hasattr(execution, "pipeline_name"):
         attach_display(dbsession, [execution])
     params = {"execution_id": execution.id}
-    rows = _LINES_QUERY.rows(dbsession, params)
-    shown = rows[:DETAIL_MAX_LINES]
+    shown, truncated = first_lines(dbsession, execution.id)
     by_step: dict[int | None, list[str]] = {}
     for step_id, text in shown:
         by_step.setdefault(step_id, []).append(text)
@@ -285,7 +277,7 @@ def execution_detail(dbsession: Any, execution: Execution | SimpleNamespace) -> 
     document = ExecutionSummary.model_validate(execution).model_dump(mode="json")
     document["definition"] = execution.definition
     document["logs"] = "\n".join(text for _, text in shown)
-    document["logs_truncated"] = len(rows) > DETAIL_MAX_LINES
+    document["logs_truncated"] = truncated
     document["step_executions"] = steps
     return document
 
