@@ -2,7 +2,7 @@
 
 pyramid_retry re-runs a request whose transaction failed with a retryable error (a
 version-checked UPDATE that matched no row, a serialization failure, SQLite's "database
-is locked").  What still fails after the last attempt never reaches the WSGI server as
+is locked", a pooled connection found dead: see ansflow_pyramid.db.retryable).  What still fails after the last attempt never reaches the WSGI server as
 an HTML page: a conflict becomes a JSON 409, anything else a JSON 500.
 """
 
@@ -13,16 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 from pyramid.config import Configurator
-from pyramid.registry import Registry
-from pyramid.request import Request
 from pyramid.response import Response
 from pyramid_retry import (
     IRetryableError,
     RetryableException,
     RetryableExecutionPolicy,
-    mark_error_retryable,
 )
-from sqlalchemy.exc import OperationalError
 
 from ansflow_pyramid.api.errors import error_response
 from ansflow_pyramid.settings import as_int
@@ -67,26 +63,6 @@ def _render_with_exception_views(
         return error_response(500)
 
 
-def sqlite_lock_tween_factory(
-    handler: Callable[[Request], Response], registry: Registry
-) -> Callable[[Request], Response]:
-    """Mark SQLite's "database is locked" as retryable (it is PostgreSQL's 40001)."""
-
-    def sqlite_lock_tween(request: Request) -> Response:
-        try:
-            return handler(request)
-        except OperationalError as error:
-            if "locked" in str(error.orig).lower() or "busy" in str(error.orig).lower():
-                mark_error_retryable(error)
-            raise
-
-    return sqlite_lock_tween
-
-
 def includeme(config: Configurator) -> None:
     attempts = as_int(config.get_settings().get("retry.attempts"), 3)
     config.set_execution_policy(json_safe_execution_policy(attempts))
-    config.add_tween(
-        "ansflow_pyramid.execution_policy.sqlite_lock_tween_factory",
-        over="pyramid_tm.tm_tween_factory",
-    )

@@ -8,6 +8,7 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.request import Request
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from ansflow_pyramid.redis_client import get_redis
 
@@ -26,8 +27,17 @@ def health_view(context: Any, request: Request) -> dict[str, Any]:
     engine = request.registry["db_engine"]
 
     def ping_database() -> None:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        # The pool does not ping before checkouts: a pooled connection that died since
+        # its last use (a restarted server) fails once and is replaced, so one retry
+        # tells that apart from a database that is really down.
+        for attempt in (1, 2):
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                return
+            except DBAPIError as error:
+                if attempt == 2 or not error.connection_invalidated:
+                    raise
 
     checks: dict[str, Any] = {"database": _timed(ping_database)}
     checks["database"]["backend"] = engine.dialect.name

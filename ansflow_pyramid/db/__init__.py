@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ansflow_pyramid.db.base import Base, JSONDocument, TimestampMixin, UTCDateTime, utcnow
 from ansflow_pyramid.db.joining import MANAGER_KEY, install_transaction_join
+from ansflow_pyramid.db.retryable import install_retry_marking
 
 __all__ = [
     "Base",
@@ -79,12 +80,17 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
     url = str(options[prefix + "url"])
     busy_timeout = int(options.pop(prefix + "busy_timeout_ms", 15000) or 15000)
     if url.startswith("postgresql"):
-        options.setdefault(prefix + "pool_pre_ping", "true")
+        # No ping before every checkout (a round trip on every request): connections
+        # are recycled before servers and proxies usually drop idle ones, and a request
+        # that still meets a dead connection is retried on a fresh one (see
+        # ansflow_pyramid.db.retryable).
+        options.setdefault(prefix + "pool_recycle", "1800")
         options.setdefault(prefix + "pool_size", "10")
         options.setdefault(prefix + "max_overflow", "20")
     engine = engine_from_config(options, prefix=prefix)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout)
+    install_retry_marking(engine)
     return engine
 
 

@@ -10,7 +10,8 @@ SQLAlchemy would apply (datetimes stored as text on SQLite, booleans stored as
 integers, JSON documents, ``TypeDecorator``s): the rows hold exactly what a
 ``connection.execute(statement)`` would have returned, as plain tuples.
 
-Connection events (``before_cursor_execute``) do not see these statements.
+Connection events (``before_cursor_execute``) do not see these statements; driver
+errors are wrapped as SQLAlchemy wraps them, and a lost connection is invalidated.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select
+from sqlalchemy import Connection, Select
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
+
+from ansflow_pyramid.db.retryable import mark_if_retryable
 
 Processor = Callable[[Any], Any]
 
@@ -37,6 +41,28 @@ class _Compiled:
     bind_processors: dict[str, Processor]
     processors: tuple[Processor | None, ...]
     converts: bool
+
+
+def _wrapped(
+    connection: Connection, cursor: Any, sql: str, arguments: Any, error: Exception
+) -> DBAPIError:
+    """The driver's ``error`` as SQLAlchemy would have raised it: wrapped in the
+    matching ``DBAPIError`` subclass (what the retry policy and the error views
+    recognise), the connection invalidated when the error means it is gone."""
+    dialect = connection.dialect
+    disconnected = dialect.is_disconnect(error, connection.connection.dbapi_connection, cursor)
+    if disconnected:
+        connection.invalidate(error)
+    wrapped: DBAPIError = DBAPIError.instance(  # type: ignore[assignment]
+        sql,
+        arguments,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=disconnected,
+        dialect=dialect,
+    )
+    mark_if_retryable(wrapped)
+    return wrapped
 
 
 class DriverQuery:
@@ -91,6 +117,8 @@ class DriverQuery:
         try:
             cursor.execute(compiled.sql, arguments)
             rows = cursor.fetchall()
+        except dialect.loaded_dbapi.Error as error:
+            raise _wrapped(connection, cursor, compiled.sql, arguments, error) from error
         finally:
             cursor.close()
         if not compiled.converts:
