@@ -8,6 +8,11 @@ other, and loaded from a separate process with ``wrk`` on loopback (a Python
 multi-process client when ``wrk`` is not installed).  Prints requests per second of
 both and their ratio.
 
+A third server gives the figures their scale: a view written by hand for this one
+endpoint, doing the same reads with plain DBAPI calls and no framework at all (no
+transaction manager, ORM, traversal, ACL or validation).  Its ratio to the bare view
+is about the most any API stack can reach on the machine; ``--no-reference`` skips it.
+
     .venv/bin/python bench/bench_execution_detail.py [--duration 10] [--connections 8]
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/test .venv/bin/python bench/...
 
@@ -54,6 +59,89 @@ def bare_app() -> Any:
     return config.make_wsgi_app()
 
 
+def hand_written_app(settings: dict[str, Any]) -> Any:
+    """The reference for what this machine allows: the same reads and about the same
+    document, written by hand for this one endpoint, with no framework around it.
+
+    It verifies the JWT with PyJWT, checks the user, reads the execution, its steps
+    and its log lines with plain DBAPI calls (one connection per server thread, no
+    transaction manager, no ORM, no ACL, no validation) and writes the JSON with orjson.
+    """
+    import threading
+
+    import jwt
+    import orjson
+    from pyramid.config import Configurator
+    from pyramid.response import Response
+
+    url = settings["sqlalchemy.url"]
+    secret = settings["jwt.secret"]
+    local = threading.local()
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        path = url.removeprefix("sqlite:///")
+
+        def connect() -> Any:
+            return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+        def sql(statement: str) -> str:
+            return statement.replace("%s", "?")
+    else:
+        import psycopg
+
+        def connect() -> Any:
+            return psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+
+        def sql(statement: str) -> str:
+            return statement
+
+    user_sql = sql("SELECT id, username FROM users WHERE id = %s AND is_active")
+    execution_sql = sql("SELECT * FROM cicd_executions WHERE id = %s")
+    steps_sql = sql('SELECT * FROM cicd_step_executions WHERE execution_id = %s ORDER BY "order"')
+    lines_sql = sql(
+        "SELECT step_execution_id, text FROM cicd_execution_log_lines "
+        "WHERE execution_id = %s ORDER BY number LIMIT 5001"
+    )
+
+    def view(request: Any) -> Response:
+        claims = jwt.decode(
+            request.headers["Authorization"].partition(" ")[2], secret, algorithms=["HS256"]
+        )
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = connect()
+        execution_id = int(request.matchdict["id"])
+        cursor = connection.cursor()
+        cursor.execute(user_sql, (int(claims["sub"]),))
+        if cursor.fetchone() is None:
+            return Response(status=401)
+        cursor.execute(execution_sql, (execution_id,))
+        names = [column[0] for column in cursor.description]
+        execution = dict(zip(names, cursor.fetchone(), strict=True))
+        cursor.execute(steps_sql, (execution_id,))
+        names = [column[0] for column in cursor.description]
+        steps = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        cursor.execute(lines_sql, (execution_id,))
+        lines = cursor.fetchall()
+        if not url.startswith("sqlite"):
+            connection.rollback()
+        by_step: dict[Any, list[str]] = {}
+        for step_id, line in lines:
+            by_step.setdefault(step_id, []).append(line)
+        for step in steps:
+            step["logs"] = "\n".join(by_step.get(step["id"], ()))
+        execution["logs"] = "\n".join(line for _, line in lines)
+        execution["step_executions"] = steps
+        body = orjson.dumps(execution, default=str)
+        return Response(body=body, content_type="application/json")
+
+    config = Configurator()
+    config.add_route("detail", "/api/v1/cicd/executions/{id}/")
+    config.add_view(view, route_name="detail")
+    return config.make_wsgi_app()
+
+
 def ansflow_app(settings: dict[str, Any]) -> Any:
     from ansflow_pyramid import make_configurator
 
@@ -71,7 +159,8 @@ def serve(kind: str, port: int, threads: int, settings_file: str) -> None:
     # under load; logging it would measure the log handler.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
     settings = json.loads(Path(settings_file).read_text()) if settings_file else {}
-    app = bare_app() if kind == "bare" else ansflow_app(settings)
+    factories = {"bare": bare_app, "hand-written": hand_written_app, "app": ansflow_app}
+    app = factories[kind](settings) if kind != "bare" else bare_app()
     waitress.serve(app, host="127.0.0.1", port=port, threads=threads, _quiet=True)
 
 
@@ -273,7 +362,12 @@ def main() -> None:
         action="store_true",
         help="also measure GET /api/v1/auth/users/me/ (the cost of any authenticated request)",
     )
-    parser.add_argument("--serve", choices=("bare", "app"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the hand-written view (the same reads with no framework)",
+    )
+    parser.add_argument("--serve", choices=("bare", "hand-written", "app"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--settings-file", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -309,6 +403,11 @@ def main() -> None:
 
         bare = measure("bare", "/bare/", {}, "", args)
         detail = measure("app", detail_path, auth, str(settings_file), args)
+        reference = (
+            None
+            if args.no_reference
+            else measure("hand-written", detail_path, auth, str(settings_file), args)
+        )
         floor = (
             measure("app", "/api/v1/auth/users/me/", auth, str(settings_file), args)
             if args.floor
@@ -322,6 +421,13 @@ def main() -> None:
         print(f"bare Pyramid view            {bare:10.1f} req/s")
         print(f"execution detail (JWT, DB)   {detail:10.1f} req/s")
         print(f"ratio                        {detail / bare:10.3f}  (target >= 0.3)")
+        if reference is not None:
+            # The same reads written by hand for this one endpoint: what the machine,
+            # the server and the database driver allow before any framework.
+            print(
+                f"hand-written view (no framework) {reference:6.1f} req/s  "
+                f"ratio {reference / bare:.3f}; ours reaches {detail / reference:.2f} of it"
+            )
         if floor is not None:
             # What any authenticated request costs in this stack, whatever it does.
             print(f"auth/users/me/ (JWT, floor)  {floor:10.1f} req/s  ratio {floor / bare:.3f}")

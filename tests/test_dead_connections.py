@@ -1,23 +1,30 @@
 """Pooled connections that died while idle: requests and the health check retry.
 
 The pool does not ping PostgreSQL before every checkout (a round trip per request);
-these tests kill the application's idle connections from outside, as a server restart
-or an idle-connection reaper would, and check that nothing reaches the client.
+these tests kill the application's idle connections, as a server restart or an
+idle-connection reaper would (on SQLite, by closing them under the pool), and check
+that nothing reaches the client.
 """
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 
 from ansflow_pyramid.identity.services import create_user
 
 PASSWORD = "dead-connections-password"
 
 
-def kill_other_connections(url: str) -> int:
-    """Terminate every other backend of the database at ``url``; how many."""
-    engine = create_engine(url, poolclass=None)
+def kill_idle_connections(app_engine: Engine) -> int:
+    """Kill the idle pooled connections of ``app_engine``; how many."""
+    if app_engine.dialect.name != "postgresql":
+        # SQLite has no server to kill them: close them under the pool's feet.
+        records = list(app_engine.pool._pool.queue)  # type: ignore[attr-defined]
+        for record in records:
+            record.dbapi_connection.close()
+        return len(records)
+    url = app_engine.url.render_as_string(hide_password=False)
+    engine = create_engine(url)
     try:
         with engine.connect() as connection:
             return len(
@@ -32,15 +39,7 @@ def kill_other_connections(url: str) -> int:
         engine.dispose()
 
 
-@pytest.fixture
-def postgres_url(ansflow_app) -> str:
-    engine = ansflow_app.registry["db_engine"]
-    if engine.dialect.name != "postgresql":
-        pytest.skip("kills PostgreSQL connections; SQLite has none to kill")
-    return engine.url.render_as_string(hide_password=False)
-
-
-def test_a_request_on_a_dead_pooled_connection_is_retried(testapp, dbsession, postgres_url):
+def test_a_request_on_a_dead_pooled_connection_is_retried(testapp, dbsession, ansflow_app):
     with dbsession() as session:
         create_user(session, "dora", PASSWORD)
     token = testapp.post_json(
@@ -49,14 +48,14 @@ def test_a_request_on_a_dead_pooled_connection_is_retried(testapp, dbsession, po
     headers = {"Authorization": f"Bearer {token}"}
     testapp.get("/api/v1/auth/users/me/", headers=headers)
 
-    assert kill_other_connections(postgres_url) >= 1
+    assert kill_idle_connections(ansflow_app.registry["db_engine"]) >= 1
 
     response = testapp.get("/api/v1/auth/users/me/", headers=headers)
     assert response.json["username"] == "dora"
 
 
-def test_the_health_check_is_not_fooled_by_a_dead_pooled_connection(testapp, postgres_url):
+def test_the_health_check_is_not_fooled_by_a_dead_pooled_connection(testapp, ansflow_app):
     testapp.get("/api/v1/health/")
-    assert kill_other_connections(postgres_url) >= 1
+    assert kill_idle_connections(ansflow_app.registry["db_engine"]) >= 1
     response = testapp.get("/api/v1/health/")
     assert response.json["checks"]["database"]["status"] == "ok"

@@ -70,7 +70,13 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         # Straight to the driver: this runs for every transaction, and SQLAlchemy's
         # statement machinery would cost more than SQLite spends on a BEGIN.
         immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE_OPTION)
-        connection.connection.dbapi_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        statement = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+        try:
+            connection.connection.dbapi_connection.execute(statement)
+        except connection.dialect.loaded_dbapi.Error:
+            # Again through SQLAlchemy, which wraps and classifies the error (a closed
+            # connection is invalidated, a lock is retryable) as the views expect.
+            connection.exec_driver_sql(statement)
 
 
 def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
