@@ -14,6 +14,7 @@ from pyramid.config import Configurator
 from pyramid.router import Router
 
 from ansflow_pyramid.plugins import include_plugins
+from ansflow_pyramid.request_class import bake_request_class
 from ansflow_pyramid.settings import overlay_environment
 from ansflow_pyramid.traversal import commit_or_explain
 
@@ -49,6 +50,7 @@ def make_configurator(
     # One commit for the core and every plugin: a path claimed twice, by anyone, is a
     # conflict (a later commit would silently override an earlier one instead).
     commit_or_explain(config)
+    bake_request_class(config)
     return config
 
 

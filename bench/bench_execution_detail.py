@@ -103,6 +103,13 @@ def hand_written_app(settings: dict[str, Any]) -> Any:
         "SELECT step_execution_id, text FROM cicd_execution_log_lines "
         "WHERE execution_id = %s ORDER BY number LIMIT 5001"
     )
+    # As the API does on SQLite: one JSON value rather than a row (and a thread
+    # hand-off in the sqlite3 module) per line.
+    lines_json_sql = (
+        "SELECT json_group_array(json_array(number, step_execution_id, text)) FROM ("
+        "SELECT number, step_execution_id, text FROM cicd_execution_log_lines "
+        "WHERE execution_id = ? ORDER BY number LIMIT 5001)"
+    )
 
     def view(request: Any) -> Response:
         claims = jwt.decode(
@@ -122,9 +129,12 @@ def hand_written_app(settings: dict[str, Any]) -> Any:
         cursor.execute(steps_sql, (execution_id,))
         names = [column[0] for column in cursor.description]
         steps = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        cursor.execute(lines_sql, (execution_id,))
-        lines = cursor.fetchall()
-        if not url.startswith("sqlite"):
+        if url.startswith("sqlite"):
+            cursor.execute(lines_json_sql, (execution_id,))
+            lines = [(step, line) for _, step, line in sorted(orjson.loads(cursor.fetchone()[0]))]
+        else:
+            cursor.execute(lines_sql, (execution_id,))
+            lines = cursor.fetchall()
             connection.rollback()
         by_step: dict[Any, list[str]] = {}
         for step_id, line in lines:

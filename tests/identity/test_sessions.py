@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 import transaction
-from pyramid.interfaces import IRequestExtensions
+from pyramid.interfaces import IRequestExtensions, IRequestFactory
 from pyramid.request import Request, apply_request_extensions
 from pyramid.response import Response
 from sqlalchemy import delete, func, select, update
@@ -271,7 +271,8 @@ def test_flash_messages(browser, session_app, dbsession):
 
 # -- concurrent writers, step by step ------------------------------------------------------
 def _request(app, cookie: str) -> Request:
-    request = Request.blank("/", headers={"Cookie": f"sessionid={cookie}"})
+    factory = app.registry.queryUtility(IRequestFactory, default=Request)
+    request = factory.blank("/", headers={"Cookie": f"sessionid={cookie}"})
     request.registry = app.registry
     extensions = app.registry.queryUtility(IRequestExtensions)
     if extensions is not None:
