@@ -45,9 +45,12 @@ def test_a_missing_parameter_is_refused_not_sent_as_null(users, dbsession):
 
 def test_driver_errors_are_wrapped_like_sqlalchemys(testapp, dbsession):
     broken = DriverQuery(select(text("no_such_column")).select_from(User.__table__))
-    with dbsession() as session:
-        with pytest.raises(DBAPIError) as raised:
+
+    def run_broken() -> None:
+        with dbsession() as session:  # the error aborts the session's transaction
             broken.rows(session, {})
-        session.rollback()
+
+    with pytest.raises(DBAPIError) as raised:
+        run_broken()
     # A mistake in the statement is no reason to run the request again.
     assert not IRetryableError.providedBy(raised.value)

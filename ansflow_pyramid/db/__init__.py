@@ -19,7 +19,7 @@ from sqlalchemy import Engine, engine_from_config, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from ansflow_pyramid.db.base import Base, JSONDocument, TimestampMixin, UTCDateTime, utcnow
-from ansflow_pyramid.db.joining import MANAGER_KEY, install_transaction_join
+from ansflow_pyramid.db.joining import COMMIT_READS_KEY, MANAGER_KEY, install_transaction_join
 from ansflow_pyramid.db.retryable import install_retry_marking
 
 __all__ = [
@@ -103,7 +103,12 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
 def get_session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory bound to ``engine`` (expire_on_commit off: views serialise after
     flush) whose sessions join the transaction manager they are created for."""
-    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    # Read-only requests end with COMMIT on PostgreSQL, so that psycopg keeps its
+    # prepared statements (see joining.install_transaction_join).
+    commit_reads = engine.dialect.name == "postgresql"
+    factory = sessionmaker(
+        bind=engine, expire_on_commit=False, info={COMMIT_READS_KEY: commit_reads}
+    )
     install_transaction_join(factory)
     return factory
 
