@@ -135,7 +135,8 @@ def hand_written_app(settings: dict[str, Any]) -> Any:
         else:
             cursor.execute(lines_sql, (execution_id,))
             lines = cursor.fetchall()
-            connection.rollback()
+            # COMMIT, not ROLLBACK: psycopg forgets its prepared statements on rollback.
+            connection.commit()
         by_step: dict[Any, list[str]] = {}
         for step_id, line in lines:
             by_step.setdefault(step_id, []).append(line)
