@@ -85,6 +85,13 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
     options.setdefault(prefix + "url", DEFAULT_URL)
     url = str(options[prefix + "url"])
     busy_timeout = int(options.pop(prefix + "busy_timeout_ms", 15000) or 15000)
+    prepare_threshold = str(options.pop(prefix + "prepare_threshold", "") or "").strip()
+    extra: dict[str, Any] = {}
+    if url.startswith("postgresql") and prepare_threshold:
+        # psycopg prepares a statement after this many executions on a connection;
+        # "none" turns that off (for PgBouncer in transaction pooling mode).
+        threshold = None if prepare_threshold.lower() == "none" else int(prepare_threshold)
+        extra["connect_args"] = {"prepare_threshold": threshold}
     if url.startswith("postgresql"):
         # No ping before every checkout (a round trip on every request): connections
         # are recycled before servers and proxies usually drop idle ones, and a request
@@ -93,7 +100,7 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
         options.setdefault(prefix + "pool_recycle", "1800")
         options.setdefault(prefix + "pool_size", "10")
         options.setdefault(prefix + "max_overflow", "20")
-    engine = engine_from_config(options, prefix=prefix)
+    engine = engine_from_config(options, prefix=prefix, **extra)
     if engine.dialect.name == "sqlite":
         _configure_sqlite(engine, busy_timeout)
     install_retry_marking(engine)
