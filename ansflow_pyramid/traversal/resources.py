@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pyramid.authorization import ALL_PERMISSIONS, Allow
+from pyramid.decorator import reify
 from pyramid.request import Request
 
 from ansflow_pyramid.identity.principals import SUPERUSERS
@@ -86,13 +87,9 @@ class Resource:
         return self.child_from_tree(name)
 
 
-class Endpoint(Resource):
-    """A single resource at a fixed path (``/api/v1/health/``, ``/api/v1/auth/token/``).
-
-    ``add_api_endpoint`` makes a subclass per endpoint so each gets its own views.
-    """
-
-    key_converter: ClassVar[str | None] = None
+class DeclaredResource(Resource):
+    """A resource a plugin declared (an endpoint or a collection): it keeps its
+    declaration, whichever path (canonical or alias) reached it."""
 
     def __init__(
         self,
@@ -106,6 +103,15 @@ class Endpoint(Resource):
     ) -> None:
         super().__init__(request, node, parent, name, captures)
         self.declaration = declaration
+
+
+class Endpoint(DeclaredResource):
+    """A single resource at a fixed path (``/api/v1/health/``, ``/api/v1/auth/token/``).
+
+    ``add_api_endpoint`` makes a subclass per endpoint so each gets its own views.
+    """
+
+    key_converter: ClassVar[str | None] = None
 
 
 class Namespace(Resource):
@@ -143,7 +149,7 @@ def resolve_alias(
     return resource
 
 
-class Collection(Resource):
+class Collection(DeclaredResource):
     """A collection of items, registered with ``config.add_api_resource``.
 
     Subclasses (usually through :class:`ansflow_pyramid.api.ModelCollection`) say how
@@ -156,19 +162,11 @@ class Collection(Resource):
     #: The class of this collection's items.
     item_class: ClassVar[type[Item]]
 
-    def __init__(
-        self,
-        request: Request,
-        node: PathNode,
-        parent: Resource | None,
-        name: str,
-        captures: dict[str, Any] | None = None,
-        *,
-        declaration: ResourceDeclaration,
-    ) -> None:
-        super().__init__(request, node, parent, name, captures)
-        self.declaration = declaration
-        self.fixed_filters: dict[str, Any] = dict(self.captures)
+    @reify
+    def fixed_filters(self) -> dict[str, Any]:
+        """Column values every row must have: the path's captures (a nested alias such
+        as ``/pipelines/{pipeline_id}/executions/`` narrows by its pipeline)."""
+        return dict(self.captures)
 
     def with_fixed_filters(self, filters: dict[str, Any]) -> Collection:
         """This collection narrowed by more fixed filters (used by nested aliases)."""
