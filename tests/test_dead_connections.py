@@ -8,8 +8,11 @@ that nothing reaches the client.
 
 from __future__ import annotations
 
+import pytest
+from pyramid.exceptions import ConfigurationError
 from sqlalchemy import Engine, create_engine, text
 
+from ansflow_pyramid.db import get_engine
 from ansflow_pyramid.identity.services import create_user
 from ansflow_pyramid.identity.tokens import new_jti
 from ansflow_pyramid.security import get_token_helper
@@ -63,3 +66,11 @@ def test_the_health_check_is_not_fooled_by_a_dead_pooled_connection(testapp, ans
     assert kill_idle_connections(ansflow_app.registry["db_engine"]) >= 1
     response = testapp.get("/api/v1/health/")
     assert response.json["checks"]["database"]["status"] == "ok"
+
+
+def test_prepare_threshold_setting_is_validated():
+    """The setting that turns prepared statements off (PgBouncer) refuses nonsense."""
+    url = "postgresql://nobody@127.0.0.1:1/none"  # never connected to
+    with pytest.raises(ConfigurationError, match="prepare_threshold"):
+        get_engine({"sqlalchemy.url": url, "sqlalchemy.prepare_threshold": "often"})
+    get_engine({"sqlalchemy.url": url, "sqlalchemy.prepare_threshold": "none"}).dispose()

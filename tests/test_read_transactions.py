@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from ansflow_pyramid.identity.models import User
 
@@ -28,3 +28,46 @@ def test_a_get_that_writes_after_a_concurrent_commit_is_retried_and_stores_once(
         # PostgreSQL's read committed transactions simply write.
         assert response.json["attempt"] == 0
         assert names == {"concurrent-writer", "written-on-attempt-0"}
+
+
+def test_a_read_only_request_commits_on_postgresql_and_rolls_back_on_sqlite(testapp, ansflow_app):
+    """psycopg forgets its prepared statements on ROLLBACK: on PostgreSQL reads commit,
+    so the statements of hot reads stay prepared on the connection."""
+    engine = ansflow_app.registry["db_engine"]
+    headers = _bearer(ansflow_app)
+    ends: list[str] = []
+    listeners = {
+        "commit": lambda connection: ends.append("commit"),
+        "rollback": lambda connection: ends.append("rollback"),
+    }
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        testapp.get("/api/v1/auth/users/me/", status=401)  # no database work: no transaction
+        ends.clear()
+        for _ in range(6):  # psycopg prepares a statement on its fifth execution
+            testapp.get("/api/v1/projects/projects/", headers=headers)
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
+    if engine.dialect.name == "postgresql":
+        assert ends and set(ends) == {"commit"}
+        with engine.connect() as connection:
+            # The pool hands back the connection the requests used.
+            prepared = connection.execute(text("SELECT count(*) FROM pg_prepared_statements"))
+            assert prepared.scalar() > 0
+    else:
+        assert ends and set(ends) == {"rollback"}
+
+
+def _bearer(app) -> dict[str, str]:
+    from ansflow_pyramid.db import session_scope
+    from ansflow_pyramid.identity.services import create_user
+    from ansflow_pyramid.identity.tokens import new_jti
+    from ansflow_pyramid.security import get_token_helper
+    from ansflow_pyramid.security.tokens import ACCESS
+
+    with session_scope(app.registry["dbsession_factory"]) as session:
+        user_id = create_user(session, f"reader-{new_jti()[:8]}", "read-only-password").id
+    token = get_token_helper(app.registry).create_token(user_id, token_type=ACCESS, jti=new_jti())
+    return {"Authorization": f"Bearer {token}"}

@@ -14,6 +14,7 @@ from typing import Any
 
 import transaction
 from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
 from pyramid.request import Request
 from sqlalchemy import Engine, engine_from_config, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -90,7 +91,14 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
     if url.startswith("postgresql") and prepare_threshold:
         # psycopg prepares a statement after this many executions on a connection;
         # "none" turns that off (for PgBouncer in transaction pooling mode).
-        threshold = None if prepare_threshold.lower() == "none" else int(prepare_threshold)
+        if prepare_threshold.lower() == "none":
+            threshold = None
+        elif prepare_threshold.isdigit():
+            threshold = int(prepare_threshold)
+        else:
+            raise ConfigurationError(
+                f"sqlalchemy.prepare_threshold must be a count or 'none', not {prepare_threshold!r}"
+            )
         extra["connect_args"] = {"prepare_threshold": threshold}
     if url.startswith("postgresql"):
         # No ping before every checkout (a round trip on every request): connections
@@ -160,8 +168,8 @@ def includeme(config: Configurator) -> None:
     # Reads (GET, HEAD, OPTIONS) on SQLite begin deferred: in WAL mode they then take
     # no lock at all, so they neither wait for the engine's log writes nor queue up
     # behind each other for the write lock.  The rare read that writes (a session
-    # touched on a GET) and meets a concurrent commit fails with "database is locked";
-    # the execution policy retries it, and a retried request begins IMMEDIATE.
+    # touched on a GET) and meets a concurrent commit fails with "database is locked",
+    # which is retryable (db/retryable.py); a retried request begins IMMEDIATE.
     read_session_factory = (
         get_session_factory(engine) if engine.dialect.name == "sqlite" else session_factory
     )

@@ -1,6 +1,6 @@
 """Which database errors a second attempt of the request can cure, marked as they happen.
 
-* SQLite's "database is locked" / "busy": another connection held the write lock too
+* SQLite's "database is locked": another connection held the write lock too
   long, or a read transaction could not upgrade its snapshot to write;
 * a connection found dead when used (the server restarted, or something closed an
   idle connection): SQLAlchemy invalidates it, and the retry runs on a fresh one.
@@ -27,8 +27,9 @@ def is_retryable(error: DBAPIError) -> bool:
     if error.connection_invalidated:
         return True
     if isinstance(error, OperationalError):
-        message = str(error.orig).lower()
-        return "database is locked" in message or "database is busy" in message
+        # SQLite's SQLITE_BUSY ("database is locked") and SQLITE_LOCKED
+        # ("database table is locked").
+        return "is locked" in str(error.orig).lower()
     return False
 
 

@@ -34,18 +34,18 @@ _NOT_RESOLVED = object()
 # a statement costs more than running it.  Columns, not an ORM entity: authorization
 # needs only these, and views that want the whole row load it (Identity.user).
 IDENTITY_COLUMNS = (User.id, User.username, User.is_staff, User.is_superuser)
-_TOKEN_USER = select(*IDENTITY_COLUMNS).where(
+_ACTIVE_USER = select(*IDENTITY_COLUMNS).where(
     User.id == bindparam("user_id"), User.is_active.is_(True)
 )
+_TOKEN_USER = DriverQuery(_ACTIVE_USER)
 # A token of a revoked refresh family (logout, detected reuse) is refused at once.
 _TOKEN_USER_OF_FAMILY = DriverQuery(
-    _TOKEN_USER.where(
+    _ACTIVE_USER.where(
         exists().where(
             RefreshToken.family == bindparam("family"), RefreshToken.revoked_at.is_(None)
         )
     )
 )
-_TOKEN_USER = DriverQuery(_TOKEN_USER)
 
 
 @implementer(ISecurityPolicy)

@@ -268,10 +268,7 @@ def execution_detail(dbsession: Any, execution: Execution | SimpleNamespace) -> 
     shown, truncated = first_lines(dbsession, execution.id)
     by_step: dict[int | None, list[str]] = {}
     for step_id, text in shown:
-        if step_id in by_step:
-            by_step[step_id].append(text)
-        else:
-            by_step[step_id] = [text]
+        by_step.setdefault(step_id, []).append(text)
     snapshots = step_snapshots(execution)
     steps = _STEPS_QUERY.dicts(dbsession, params)
     for step in steps:
@@ -360,12 +357,16 @@ class ExecutionItem(ProjectScopedItem):
     def obj(self, value: Execution | None) -> None:
         self._obj = value
 
+    @property
+    def loaded(self) -> Execution | SimpleNamespace:
+        """What is at hand without a query: the ORM row once loaded, else the record."""
+        return self._obj if self._obj is not None else self.record  # type: ignore[return-value]
+
     def acl_project_id(self) -> int:
-        return (self._obj if self._obj is not None else self.record).project_id  # type: ignore[union-attr]
+        return self.loaded.project_id
 
     def serialize(self) -> dict[str, Any]:
-        source = self._obj if self._obj is not None else self.record
-        return execution_detail(self.dbsession, source)
+        return execution_detail(self.dbsession, self.loaded)
 
 
 class ExecutionCollection(ProjectScopedCollection):
