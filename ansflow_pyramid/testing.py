@@ -121,11 +121,14 @@ def make_app(ansflow_app: Any, ansflow_settings: dict[str, Any]) -> Callable[...
 
 def empty_all_tables(app: Any) -> None:
     """Delete every row of every table (keeping the schema and alembic's version)."""
-    from ansflow_pyramid.db import Base
+    from ansflow_pyramid.db import SQLITE_IMMEDIATE_OPTION, Base
 
     engine = app.registry["db_engine"]
     tables = [t for t in reversed(Base.metadata.sorted_tables)]
-    with engine.begin() as connection:
+    # It reads (the table names) and then writes: on SQLite that transaction must take
+    # the write lock up front, or an engine thread still committing log lines of a test's
+    # execution makes the first DELETE fail at once with "database is locked".
+    with engine.execution_options(**{SQLITE_IMMEDIATE_OPTION: True}).begin() as connection:
         existing = set(engine.dialect.get_table_names(connection))
         names = [t.name for t in tables if t.name in existing]
         if not names:
