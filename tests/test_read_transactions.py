@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select
 
 from ansflow_pyramid.identity.models import User
 
@@ -36,8 +36,14 @@ def test_a_read_only_request_commits_on_postgresql_and_rolls_back_on_sqlite(test
     engine = ansflow_app.registry["db_engine"]
     headers = _bearer(ansflow_app)
     ends: list[str] = []
+    used: list[object] = []  # the driver connections the requests committed on
+
+    def on_commit(connection) -> None:
+        ends.append("commit")
+        used.append(connection.connection.dbapi_connection)
+
     listeners = {
-        "commit": lambda connection: ends.append("commit"),
+        "commit": on_commit,
         "rollback": lambda connection: ends.append("rollback"),
     }
     for name, listener in listeners.items():
@@ -52,10 +58,12 @@ def test_a_read_only_request_commits_on_postgresql_and_rolls_back_on_sqlite(test
             event.remove(engine, name, listener)
     if engine.dialect.name == "postgresql":
         assert ends and set(ends) == {"commit"}
-        with engine.connect() as connection:
-            # The pool hands back the connection the requests used.
-            prepared = connection.execute(text("SELECT count(*) FROM pg_prepared_statements"))
-            assert prepared.scalar() > 0
+        # Ask the last request's connection itself (idle in the pool now); COMMIT after,
+        # since a ROLLBACK would make psycopg forget what it prepared.
+        raw = used[-1]
+        prepared = raw.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
+        raw.commit()
+        assert prepared > 0
     else:
         assert ends and set(ends) == {"rollback"}
 
