@@ -18,6 +18,9 @@ with ansflow-pyramid installed can use them:
 * ``redis_url`` - a reachable Redis for tests that need one: skipped when none answers,
   except under ``CI=true`` where a missing Redis fails the test.
 
+Passwords are hashed with argon2id at its minimum cost in test processes (the plugin's
+``pytest_configure``), so creating users is cheap; production code never takes that path.
+
 Set ``ANSFLOW_TEST_KEEP_DATABASE=1`` to keep the PostgreSQL database for inspection.
 """
 
@@ -38,6 +41,13 @@ from ansflow_pyramid.db.scratch import create_scratch_database, drop_database
 from ansflow_pyramid.settings import as_bool, overlay_environment
 
 TEST_SECRET = "test-secret-" + "x" * 40
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Test processes hash passwords with argon2id at its minimum cost (see passwords)."""
+    from ansflow_pyramid.identity.passwords import use_cheap_hashing_for_tests
+
+    use_cheap_hashing_for_tests()
 
 
 def in_ci() -> bool:

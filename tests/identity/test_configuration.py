@@ -116,3 +116,12 @@ def test_production_ini_takes_secrets_from_the_environment(tmp_path):
         if runtime is not None:
             runtime.close()
         config.registry["db_engine"].dispose()
+
+
+def test_test_processes_hash_with_cheap_argon2id():
+    from ansflow_pyramid.identity import passwords
+
+    stored = passwords.hash_password("s3cret-pass")
+    assert stored.startswith("$argon2id$") and "m=8,t=1,p=1" in stored
+    assert passwords.verify_password(stored, "s3cret-pass")
+    assert not passwords.verify_password(stored, "wrong")
