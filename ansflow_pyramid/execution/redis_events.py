@@ -9,7 +9,9 @@ log batches nobody in it follows.
 
 When the connection drops, the listener reconnects with backoff and marks every
 local subscription lagged: events may have been lost, and consumers resynchronise
-from the store.
+from the store.  While Redis is unreachable, events are still delivered to this
+process's own subscribers (the streams it serves, the engine's cancel handlers), so a
+single process keeps working; other processes resynchronise once Redis is back.
 """
 
 from __future__ import annotations
@@ -55,7 +57,16 @@ class RedisEventBus(LocalFanout):
         return f"{self.channel_prefix}{kind}:{execution_id}"
 
     def publish(self, event: ExecutionEvent) -> None:
-        self.client.publish(self.channel(event.kind, event.execution_id), event.to_json())
+        from redis.exceptions import RedisError
+
+        try:
+            self.client.publish(self.channel(event.kind, event.execution_id), event.to_json())
+        except (RedisError, OSError) as error:
+            # Not through Redis, so not back through our listener either: hand the
+            # event to this process's subscribers directly.
+            log.warning("event bus: Redis unavailable (%s); delivering locally only", error)
+            self._mark_all_lagged()
+            self.deliver(event)
 
     def subscribe(self, execution_id: int | None) -> Subscription:
         subscription = self._register(execution_id)

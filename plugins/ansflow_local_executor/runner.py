@@ -6,6 +6,12 @@ SIGKILL after the grace period.  stdout and stderr share one pipe (their relativ
 order is kept); lines are read with ``select`` so the runner notices when the shell
 has exited even if a background child still holds the pipe, and that leftover child
 is then terminated: a finished step leaves no process behind.
+
+Isolation (see :mod:`ansflow_local_executor.isolation`): the step runs as
+``ansflow.step_user`` with no supplementary groups and the engine's clean environment;
+its workspace is handed to that user.  Its process group is registered with the
+worker's step guard (:mod:`ansflow_local_executor.guard`), which kills it if the worker
+dies without cleaning up.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import threading
 import time
 from collections.abc import Iterator
 
+from ansflow_local_executor.guard import get_step_guard
+from ansflow_local_executor.isolation import StepIdentity, step_identity
 from ansflow_pyramid.execution import StepContext, StepOutcome, StepRunner
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,8 @@ class LocalShellRunner(StepRunner):
         self._cancelled = False
         self._kill_timer: threading.Timer | None = None
         self._cleaned = False
+        self.identity: StepIdentity | None = None
+        self.environment: dict[str, str] = {}
 
     def prepare(self, context: StepContext) -> None:
         self.context = context
@@ -70,6 +80,13 @@ class LocalShellRunner(StepRunner):
             self.shell = configured
         if not context.workspace.is_dir():
             raise RuntimeError(f"workspace {context.workspace} does not exist")
+        self.identity = step_identity(context.settings)
+        self.environment = dict(context.environment)
+        if self.identity is not None:
+            identity = self.identity
+            if os.stat(context.workspace).st_uid != identity.uid:
+                os.chown(context.workspace, identity.uid, identity.gid)
+            self.environment.update(HOME=identity.home, USER=identity.name, LOGNAME=identity.name)
 
     def start(self) -> None:
         context = self.context
@@ -82,17 +99,23 @@ class LocalShellRunner(StepRunner):
         with self._lock:
             if self._cancelled:
                 return
+            identity = self.identity
+            switch: dict[str, object] = {}
+            if identity is not None:
+                switch = {"user": identity.uid, "group": identity.gid, "extra_groups": []}
             self.process = subprocess.Popen(
                 [self.shell, "-c", command],
                 cwd=str(context.workspace),
-                env=context.environment,
+                env=self.environment,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 close_fds=True,
+                **switch,  # type: ignore[call-overload]
             )
             self.pgid = self.process.pid
+            get_step_guard().watch(self.pgid)
 
     def stream_output(self) -> Iterator[str]:
         process = self.process
@@ -200,6 +223,8 @@ class LocalShellRunner(StepRunner):
         timer = self._kill_timer
         if timer is not None and (self.pgid is None or not _group_alive(self.pgid)):
             timer.cancel()
+        if self.pgid is not None and not _group_alive(self.pgid):
+            get_step_guard().forget(self.pgid)
 
 
 def _split_long(raw: bytes) -> Iterator[str]:
