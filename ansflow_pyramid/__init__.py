@@ -23,6 +23,7 @@ CORE_INCLUDES = (
     "ansflow_pyramid.db",
     "ansflow_pyramid.migrations",
     "ansflow_pyramid.execution_policy",
+    "ansflow_pyramid.hostile_input",
     "ansflow_pyramid.redis_client",
     "ansflow_pyramid.traversal",
     "ansflow_pyramid.api",
