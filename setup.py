@@ -46,6 +46,7 @@ tests_require = [
     "pytest-timeout>=2.3",
     "schemathesis>=3.30",
     "ruff>=0.5",
+    "requests>=2.31",
 ]
 
 setup(

@@ -9,7 +9,7 @@ conditional, so several reapers never double-finish an execution and a worker th
 heartbeats again in between wins.
 
 Pending executions have an owner too: the queue that holds them.  One that is still
-pending after ``ansflow.pending_timeout`` seconds (600) and that the dispatcher says
+pending after ``ansflow.pending_timeout`` seconds (60) and that the dispatcher says
 is not queued (an RQ job that failed or vanished with a flushed Redis, a thread pool
 that died with its process) is failed with a reason.  When the dispatcher cannot
 tell (dispatch ``none``, Redis unreachable), the execution is left alone.
