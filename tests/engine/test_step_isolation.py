@@ -16,26 +16,19 @@ import pytest
 from ansflow_pyramid.execution import StepSpec
 from ansflow_pyramid.testing import in_ci
 from tests.engine.conftest import processes_in_group, wait_for
-
-STEP_USER = "ansflow-step"
+from tests.reliability.services import STEP_USER
+from tests.reliability.services import ensure_step_user as create_step_user
 
 
 def ensure_step_user() -> pwd.struct_passwd:
-    """The unprivileged account steps run as in these tests; CI runs as root and
-    creates it (``useradd``) when the machine has none."""
-    try:
-        return pwd.getpwnam(STEP_USER)
-    except KeyError:
-        pass
-    if os.geteuid() != 0:
+    """The unprivileged step account (created when running as root, as CI does)."""
+    account = create_step_user()
+    if account is None:
         message = f"switching to {STEP_USER} needs root (and the user)"
         if in_ci():
             pytest.fail(message)
         pytest.skip(message)
-    subprocess.run(
-        ["useradd", "--system", "--create-home", "--shell", "/bin/sh", STEP_USER], check=True
-    )
-    return pwd.getpwnam(STEP_USER)
+    return account
 
 
 def log_text(harness, execution_id):
