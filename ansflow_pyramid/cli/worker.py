@@ -7,7 +7,7 @@ heartbeat reaper, which fails executions whose worker died.  SIGTERM stops the
 worker after the current execution (RQ's warm shutdown); a second SIGTERM stops it
 at once, and the engine then ends the execution as failed.
 
-Outages: a worker outlives Redis going away (it reconnects within about two seconds of
+Outages: a worker outlives Redis going away (it reconnects within about a second of
 Redis returning) and a database restart (the engine's database calls are retried for
 ``ansflow.db_retry_budget`` seconds); steps it started die with it if it is killed.
 """
@@ -47,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
     connection = redis.Redis.from_url(registry.settings["redis.url"], socket_connect_timeout=5)
     worker = SimpleWorker([queue_name], connection=connection, name=args.name)
     # RQ retries a lost Redis forever, but by default waits up to a minute between
-    # attempts: come back within two seconds of Redis returning instead.
+    # attempts: come back within a second of Redis returning instead.
     worker.exponential_backoff_factor = 1.5
-    worker.max_connection_wait_time = 2.0
+    worker.max_connection_wait_time = 1.0
     log.info("worker %s listening on queue %s", worker.name, queue_name)
     try:
         worker.work(burst=args.burst, logging_level=args.log_level, with_scheduler=False)
