@@ -409,6 +409,9 @@ class ExecutionCollection(ProjectScopedCollection):
         require_authenticated(self.request)
         if self.fixed_filters:
             return super().load_item(key)
+        if not Filter(Execution.id).holds(key):
+            # An id the column cannot hold names nothing (PostgreSQL would raise).
+            raise KeyError(key)
         restricted = not is_unrestricted(self.request)
         query = _VISIBLE_EXECUTION if restricted else _ANY_EXECUTION
         me = current_user_id(self.request)
