@@ -31,6 +31,8 @@ from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
 from ansflow_pyramid.api.errors import error_response
+from ansflow_pyramid.api.limits import DEFAULT_MAX_BODY
+from ansflow_pyramid.settings import as_int
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +67,19 @@ def decoded_path(environ: dict[str, object]) -> str | None:
 def hostile_input_tween_factory(
     handler: Callable[[Request], Response], registry: Registry
 ) -> Callable[[Request], Response]:
+    limit = as_int(registry.settings.get("ansflow.max_body_bytes"), DEFAULT_MAX_BODY)
+
     def hostile_input_tween(request: Request) -> Response:
         if decoded_path(request.environ) is None:
             return error_response(404)
-        if request.method in ("POST", "PUT", "PATCH") and (
-            (request.content_type or "").lower() in FORM_TYPES
+        length = request.content_length
+        if (
+            request.method in ("POST", "PUT", "PATCH")
+            and (request.content_type or "").lower() in FORM_TYPES
+            # Larger (or chunked) bodies are refused by the size limit further in,
+            # before anything parses them.
+            and length is not None
+            and length <= limit
         ):
             try:
                 request.POST  # noqa: B018 - parse once, here, where failing is a 400

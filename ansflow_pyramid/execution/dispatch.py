@@ -75,8 +75,13 @@ class ThreadDispatcher(Dispatcher):
         with self._lock:
             if self.closed:
                 raise RuntimeError("the dispatcher is closed")
-            self._executor.submit(self._guarded_run, execution_id)
+            # Recorded before submitting: a quick run must find it to discard it.
             self._queued.add(execution_id)
+            try:
+                self._executor.submit(self._guarded_run, execution_id)
+            except Exception:
+                self._queued.discard(execution_id)
+                raise
 
     def is_queued(self, execution_id: int) -> bool | None:
         # Only this process's queue is known; another process's pool is not, so the
