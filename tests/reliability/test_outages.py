@@ -10,6 +10,7 @@ import time
 import requests
 from sqlalchemy import create_engine, text
 
+from ansflow_pyramid.execution.sseclient import SSEClient
 from tests.reliability.conftest import PASSWORD, Client
 from tests.reliability.load import Load, describe, server_errors
 from tests.reliability.services import wait_until
@@ -115,6 +116,21 @@ def test_redis_killed_under_load(stack, worker):
         "after Redis returned"
     )
     assert resumed <= 5.0
+    # Live events flow again: a stream opened now follows a run to its end.
+    follow = admin.pipeline("sleep 1; echo after-the-outage", name="redis-outage-stream")
+    streamed = admin.post("/api/v1/cicd/executions/", {"pipeline_id": follow["id"]}).json()
+    events = []
+    with SSEClient(
+        stack.url(f"/api/v1/cicd/executions/{streamed['id']}/events/"),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=20,
+    ) as stream:
+        for event in stream:
+            events.append(event)
+            if event.event == "end":
+                break
+    assert events[-1].event == "end"
+    assert any(e.event == "log" and "after-the-outage" in e.data for e in events)
     time.sleep(1.0)
     answers = load.stop()
 
