@@ -514,7 +514,7 @@ def get_outbound_client(registry: Any) -> OutboundClient:
     Takes a Pyramid registry (``request.registry``, or the registry a worker or a
     scheduler loaded), so it serves code that has no request.
     """
-    client = registry.get(REGISTRY_KEY) if hasattr(registry, "get") else None
+    client = registry.get(REGISTRY_KEY)
     if client is None:
         with _lock:
             client = registry.get(REGISTRY_KEY)
