@@ -61,6 +61,7 @@ from ansflow_cicd.schemas import (
     ToolCreate,
     ToolFields,
     ToolOut,
+    label,
 )
 from ansflow_cicd.secrets import get_secret_box
 from ansflow_cicd.tooltypes import tool_types
@@ -165,6 +166,18 @@ class ToolCollection(ProjectScopedCollection):
     default_ordering = ("name",)
     search_fields = (Tool.name, Tool.base_url)
 
+    def serialize(self, obj: Any) -> dict[str, Any]:
+        return self.serialize_many([obj])[0]
+
+    def serialize_many(self, rows: list[Any]) -> list[dict[str, Any]]:
+        known = tool_types(self.request.registry)
+        for row in rows:
+            tool_type = known.get(row.tool_type)
+            row.tool_type_display = (
+                tool_type.label if tool_type is not None else label(row.tool_type)
+            )
+        return [ToolOut.model_validate(row).model_dump(mode="json") for row in rows]
+
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, ToolCreate)
         self.require_project(data.project)
@@ -184,6 +197,15 @@ def lookup_tool(request: Any, tool_id: int) -> ToolRef | None:
     query = select(Tool.id, Tool.name, Tool.tool_type, Tool.project_id).where(Tool.id == tool_id)
     row = request.dbsession.execute(restrict_to_visible(request, query, Tool.project_id)).first()
     return ToolRef(*row) if row is not None else None
+
+
+def lookup_tools(request: Any, tool_ids: list[int]) -> dict[int, ToolRef]:
+    """Batch form of :func:`lookup_tool`: the visible tools among ``tool_ids``."""
+    query = select(Tool.id, Tool.name, Tool.tool_type, Tool.project_id).where(
+        Tool.id.in_(tool_ids)
+    )
+    rows = request.dbsession.execute(restrict_to_visible(request, query, Tool.project_id))
+    return {row.id: ToolRef(*row) for row in rows}
 
 
 # -- executions -------------------------------------------------------------------

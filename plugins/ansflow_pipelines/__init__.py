@@ -15,7 +15,7 @@ from ansflow_pipelines.extensions import (
     add_step_type,
     set_pipeline_tool_lookup,
 )
-from ansflow_pipelines.resources import PipelineCollection
+from ansflow_pipelines.resources import PipelineCollection, count_pipelines
 from ansflow_pipelines.schemas import CloneRequest, ExportDocument, ImportRequest, PipelineOut
 from ansflow_pipelines.views import (
     clone_pipeline,
@@ -31,6 +31,7 @@ def includeme(config: Configurator) -> None:
     config.add_directive("set_pipeline_tool_lookup", set_pipeline_tool_lookup)
     for name in BUILTIN_STEP_TYPES:
         config.add_step_type(name)
+    config.add_project_count("pipeline_count", count_pipelines)
     config.add_migrations("ansflow_pipelines:migrations")
     config.add_api_resource(
         "pipelines.pipelines",

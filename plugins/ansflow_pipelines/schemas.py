@@ -60,6 +60,9 @@ class PipelineOut(ReadSchema):
     created_by: int | None = Field(validation_alias="created_by_id")
     created_by_user: Any = Field(default=None, validation_alias="created_by", exclude=True)
     execution_tool: int | None = Field(validation_alias="execution_tool_id")
+    #: The tool's name and type, looked up when read (null without a tool).
+    execution_tool_name: str | None = None
+    execution_tool_type: str | None = None
     tool_job_name: str
     tool_job_config: dict[str, Any]
     execution_mode: str

@@ -24,6 +24,7 @@ has a security policy, Pyramid permits everything and nothing is hidden.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
@@ -180,11 +181,30 @@ def is_unrestricted(request: Request) -> bool:
     return identity is not None and identity.is_superuser
 
 
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking, as services need it (they take no request): the user's id and
+    whether they see everything (a superuser, or an application without security)."""
+
+    user_id: int | None
+    unrestricted: bool = False
+
+
+def viewer_of(request: Request) -> Viewer:
+    """The :class:`Viewer` a request's caller is."""
+    return Viewer(current_user_id(request), is_unrestricted(request))
+
+
 def visible_project_ids(request: Request) -> Select[Any] | None:
     """A select of the ids of projects the caller may view; None when unrestricted."""
-    if is_unrestricted(request):
+    return visible_project_ids_for(viewer_of(request))
+
+
+def visible_project_ids_for(viewer: Viewer) -> Select[Any] | None:
+    """A select of the ids of projects ``viewer`` may view; None when unrestricted."""
+    if viewer.unrestricted:
         return None
-    user_id = current_user_id(request)
+    user_id = viewer.user_id
     if user_id is None:
         return select(Project.id).where(false())
     memberships = select(ProjectMembership.project_id).where(ProjectMembership.user_id == user_id)
@@ -200,6 +220,12 @@ def visible_project_ids(request: Request) -> Select[Any] | None:
 def restrict_to_visible(request: Request, query: Select[Any], column: Any) -> Select[Any]:
     """Narrow ``query`` to rows whose project (``column``) the caller may view."""
     visible = visible_project_ids(request)
+    return query if visible is None else query.where(column.in_(visible))
+
+
+def restrict_to_visible_for(viewer: Viewer, query: Select[Any], column: Any) -> Select[Any]:
+    """Narrow ``query`` to rows whose project (``column``) ``viewer`` may view."""
+    visible = visible_project_ids_for(viewer)
     return query if visible is None else query.where(column.in_(visible))
 
 
