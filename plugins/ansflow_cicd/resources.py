@@ -201,9 +201,7 @@ def lookup_tool(request: Any, tool_id: int) -> ToolRef | None:
 
 def lookup_tools(request: Any, tool_ids: list[int]) -> dict[int, ToolRef]:
     """Batch form of :func:`lookup_tool`: the visible tools among ``tool_ids``."""
-    query = select(Tool.id, Tool.name, Tool.tool_type, Tool.project_id).where(
-        Tool.id.in_(tool_ids)
-    )
+    query = select(Tool.id, Tool.name, Tool.tool_type, Tool.project_id).where(Tool.id.in_(tool_ids))
     rows = request.dbsession.execute(restrict_to_visible(request, query, Tool.project_id))
     return {row.id: ToolRef(*row) for row in rows}
 

@@ -109,7 +109,9 @@ def test_project_list_costs_the_same_for_10_and_100_rows(api):
             project = Project(name=f"project {index:03}", owner_id=alice.user_id)
             session.add(project)
             session.flush()
-            session.add(ProjectMembership(project_id=project.id, user_id=alice.user_id, role="owner"))
+            session.add(
+                ProjectMembership(project_id=project.id, user_id=alice.user_id, role="owner")
+            )
             session.add(ProjectMembership(project_id=project.id, user_id=bob_id, role="guest"))
             session.add(Pipeline(project_id=project.id, name="p", created_by_id=alice.user_id))
     app = api.testapp.app
@@ -117,7 +119,7 @@ def test_project_list_costs_the_same_for_10_and_100_rows(api):
     small, small_body = statements_for(alice, app, url, {"page_size": 10})
     large, large_body = statements_for(alice, app, url, {"page_size": 100})
     assert len(small_body["results"]) == 10 and len(large_body["results"]) == 100
-    assert 3 <= small == large, (small, large)
+    assert 2 <= small == large, (small, large)
     assert all(p["member_count"] == 2 and p["pipeline_count"] == 1 for p in large_body["results"])
     assert all(len(p["members"]) == 2 for p in large_body["results"])
 
@@ -131,9 +133,7 @@ def test_pipeline_execution_tool_name_and_type(api):
     local = make_pipeline(alice, project["id"], "local")
     assert pipeline["execution_tool_name"] == "jenkins-main"
     detail = alice.get(f"/api/v1/pipelines/pipelines/{pipeline['id']}/").json
-    listed = {
-        p["id"]: p for p in alice.get("/api/v1/pipelines/pipelines/").json["results"]
-    }
+    listed = {p["id"]: p for p in alice.get("/api/v1/pipelines/pipelines/").json["results"]}
     for document in (detail, listed[pipeline["id"]]):
         assert document["execution_tool_name"] == "jenkins-main"
         assert document["execution_tool_type"] == "jenkins"
@@ -164,7 +164,7 @@ def test_pipeline_list_costs_the_same_for_10_and_100_rows(api):
     url = "/api/v1/pipelines/pipelines/"
     small, _ = statements_for(alice, app, url, {"page_size": 10})
     large, body = statements_for(alice, app, url, {"page_size": 100})
-    assert 3 <= small == large, (small, large)
+    assert 2 <= small == large, (small, large)
     assert all(p["execution_tool_type"] == "jenkins" for p in body["results"])
 
 
@@ -192,9 +192,7 @@ def test_tool_fields_on_detail_and_list(api):
 def test_health_check_answers_is_healthy_and_detailed_status(api):
     alice = api.as_user("alice")
     project = make_project(alice)
-    local = alice.post(
-        "/api/v1/cicd/tools/create_local_executor/", {"project": project["id"]}
-    ).json
+    local = alice.post("/api/v1/cicd/tools/create_local_executor/", {"project": project["id"]}).json
     assert local["tool_type_display"] == "Local executor"
     checked = alice.post(f"/api/v1/cicd/tools/{local['id']}/health_check/", status=200).json
     assert checked["is_healthy"] is True
@@ -223,5 +221,5 @@ def test_tool_list_costs_the_same_for_10_and_100_rows(api):
     url = "/api/v1/cicd/tools/"
     small, _ = statements_for(alice, app, url, {"page_size": 10})
     large, body = statements_for(alice, app, url, {"page_size": 100})
-    assert 3 <= small == large, (small, large)
+    assert 2 <= small == large, (small, large)
     assert all(t["created_by_username"] == "alice" for t in body["results"])
