@@ -27,11 +27,16 @@ from ansflow_projects.acl import (
 )
 from ansflow_projects.fields import does_not_exist
 from ansflow_projects.models import Project, ProjectMembership
-from ansflow_projects.resources import ProjectScopedCollection, ProjectScopedItem
+from ansflow_projects.resources import (
+    PROJECT_RESOURCE_PERMISSIONS,
+    ProjectScopedCollection,
+    ProjectScopedItem,
+)
 from pydantic import BaseModel, TypeAdapter
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
 from sqlalchemy import Select, and_, bindparam, or_, select, update
 
+from ansflow_cicd.execution_updates import ExecutionUpdate, update_execution
 from ansflow_cicd.executions import create_execution
 from ansflow_cicd.logs import DETAIL_MAX_LINES, first_lines
 from ansflow_cicd.models import (
@@ -388,6 +393,11 @@ class ExecutionItem(ProjectScopedItem):
     def serialize(self) -> dict[str, Any]:
         return execution_detail(self.dbsession, self.loaded)
 
+    def update(self, data: BaseModel, partial: bool) -> Any:
+        # What may change is decided in one place (see ansflow_cicd.execution_updates).
+        body = data.model_dump(exclude_unset=True)
+        return update_execution(self.dbsession, self.obj, body, self.serialize())
+
 
 class ExecutionCollection(ProjectScopedCollection):
     """``/api/v1/cicd/executions/``: runs of pipelines; the list is newest first.
@@ -404,7 +414,10 @@ class ExecutionCollection(ProjectScopedCollection):
     create_schema = ExecutionCreate
     create_permission = "run"
     collection_methods = ("GET", "POST")
-    item_methods = ("GET",)
+    item_methods = ("GET", "PUT", "PATCH")
+    update_schema = ExecutionUpdate
+    # Changing a pending run's parameters is part of running it.
+    method_permissions = {**PROJECT_RESOURCE_PERMISSIONS, "PUT": "run", "PATCH": "run"}
     filters = {
         "project_id": Filter(Execution.project_id, python_type=int),
         "project": Filter(Execution.project_id, python_type=int),
