@@ -56,7 +56,9 @@ def test_bad_bodies_are_json_400s(api):
     alice, _, _, url = setup_execution(api)
     assert "parameters" in alice.patch(url, {"parameters": "x"}, status=400).json["errors"]
     assert "parameters" in alice.patch(url, {"parameters": None}, status=400).json["errors"]
-    response = alice.patch(url, None, status=400, params=b"{not json", content_type="application/json")
+    response = alice.patch(
+        url, None, status=400, params=b"{not json", content_type="application/json"
+    )
     assert response.json["code"] == "malformed_json"
     assert alice._call("put", url, [1, 2], 400).json["code"] == "malformed_json"
 
@@ -72,7 +74,7 @@ def test_parameters_of_a_started_execution_are_refused(api):
 
 
 def test_cancel_is_the_way_to_change_the_state(api):
-    alice, _, execution, url = setup_execution(api)
+    alice, _, _, url = setup_execution(api)
     alice.patch(url, {"status": "cancelled"}, status=400)
     assert alice.post(f"{url}cancel/", status=200).json["status"] == "cancelled"
     # The document read after the cancel can be written back as it is.
