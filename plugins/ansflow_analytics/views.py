@@ -1,0 +1,61 @@
+"""The analytics endpoints: thin views over :class:`AnalyticsService`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansflow_projects.acl import require_authenticated, viewer_of
+from pyramid.request import Request
+
+from ansflow_analytics.interfaces import DEFAULT_TIME_RANGE, days_of
+from ansflow_analytics.services import AnalyticsService
+from ansflow_pyramid.api import ValidationFailed
+
+MAX_RECENT = 100
+DEFAULT_RECENT = 10
+
+
+def service(request: Request) -> AnalyticsService:
+    require_authenticated(request)
+    return AnalyticsService(request.dbsession, viewer_of(request))
+
+
+def time_range_param(request: Request, default: str | None = DEFAULT_TIME_RANGE) -> str | None:
+    """``?time_range=`` (1d, 7d, 30d, 90d); anything else is a 400 naming the field."""
+    raw = request.GET.get("time_range")
+    if raw is None or raw == "":
+        return default
+    days_of(raw)
+    return raw
+
+
+def execution_stats(context: Any, request: Request) -> dict[str, Any]:
+    """Executions of the time range: counts by outcome, success rate, durations."""
+    time_range = time_range_param(request)
+    assert time_range is not None
+    return service(request).execution_stats(time_range)
+
+
+def execution_trends(context: Any, request: Request) -> list[dict[str, Any]]:
+    """Executions per UTC day of the time range (oldest first, today last)."""
+    time_range = time_range_param(request)
+    assert time_range is not None
+    return service(request).execution_trends(time_range)
+
+
+def pipeline_stats(context: Any, request: Request) -> list[dict[str, Any]]:
+    """Pipelines with executions in the time range, most executed first."""
+    time_range = time_range_param(request)
+    assert time_range is not None
+    return service(request).pipeline_stats(time_range)
+
+
+def recent_executions(context: Any, request: Request) -> list[dict[str, Any]]:
+    """The newest executions (``?limit=``, 1-100, default 10; ``?time_range=`` narrows)."""
+    raw = request.GET.get("limit", "")
+    limit = DEFAULT_RECENT
+    if raw != "":
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= MAX_RECENT):
+            raise ValidationFailed({"limit": [f"Must be a whole number from 1 to {MAX_RECENT}."]})
+        limit = int(raw)
+    return service(request).recent_executions(limit, time_range_param(request, default=None))
