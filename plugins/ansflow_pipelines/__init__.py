@@ -15,6 +15,7 @@ from ansflow_pipelines.extensions import (
     add_step_type,
     set_pipeline_tool_lookup,
 )
+from ansflow_pipelines.parallel_groups import ParallelGroupCollection
 from ansflow_pipelines.resources import PipelineCollection, count_pipelines
 from ansflow_pipelines.schemas import CloneRequest, ExportDocument, ImportRequest, PipelineOut
 from ansflow_pipelines.views import (
@@ -38,6 +39,12 @@ def includeme(config: Configurator) -> None:
         PipelineCollection,
         path="/api/v1/pipelines/pipelines",
         description="Pipelines and their ordered steps.",
+    )
+    config.add_api_resource(
+        "pipelines.parallel_groups",
+        ParallelGroupCollection,
+        path="/api/v1/pipelines/parallel-groups",
+        description="Parallel groups of pipeline steps and how their stage ends.",
     )
     config.add_api_action(
         PipelineCollection,
