@@ -144,6 +144,7 @@ def includeme(config: Configurator) -> None:
         description="Git server credentials of the current user (secrets write-only).",
     )
     config.add_api_action(GitCredentialCollection, "test_connection", test_git_credential)
+    config.include("ansflow_cicd.atomic_steps")
 
     # -- running executions: the engine's store, live streams (see engine_store, streams)
     config.include("ansflow_cicd.engine_store")

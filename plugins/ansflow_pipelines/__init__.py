@@ -18,6 +18,7 @@ from ansflow_pipelines.extensions import (
 from ansflow_pipelines.parallel_groups import ParallelGroupCollection
 from ansflow_pipelines.resources import PipelineCollection, count_pipelines
 from ansflow_pipelines.schemas import CloneRequest, ExportDocument, ImportRequest, PipelineOut
+from ansflow_pipelines.step_rules import BUILTIN_CHECKS
 from ansflow_pipelines.views import (
     clone_pipeline,
     export_pipeline,
@@ -31,7 +32,7 @@ def includeme(config: Configurator) -> None:
     config.add_directive("add_step_type", add_step_type)
     config.add_directive("set_pipeline_tool_lookup", set_pipeline_tool_lookup)
     for name in BUILTIN_STEP_TYPES:
-        config.add_step_type(name)
+        config.add_step_type(name, check=BUILTIN_CHECKS.get(name))
     config.add_project_count("pipeline_count", count_pipelines)
     config.add_migrations("ansflow_pipelines:migrations")
     config.add_api_resource(

@@ -48,11 +48,17 @@ BUILTIN_STEP_TYPES = (
 )
 
 
+#: ``check(parameters) -> {field: [messages]}``: what a step type requires of a step.
+StepCheck = Callable[[dict[str, Any]], dict[str, list[str]]]
+
+
 @dataclass(frozen=True)
 class StepType:
     name: str
     label: str
     description: str = ""
+    #: Checks a step definition's ``parameters`` (see ``ansflow_pipelines.step_rules``).
+    check: StepCheck | None = None
 
 
 @dataclass(frozen=True)
@@ -76,10 +82,19 @@ class ToolBatchLookup(Protocol):
 
 
 def add_step_type(
-    config: Configurator, name: str, label: str | None = None, description: str = ""
+    config: Configurator,
+    name: str,
+    label: str | None = None,
+    description: str = "",
+    check: StepCheck | None = None,
 ) -> None:
-    """Declare a step type that pipeline steps may use."""
-    step_type = StepType(name, label or name.replace("_", " ").capitalize(), description)
+    """Declare a step type that pipeline steps may use.
+
+    ``check(parameters)`` returns the field errors of a step definition of this type
+    (``{"parameters.playbook": ["..."]}``); atomic steps' ``validate/`` and ``test/``
+    use it.  Without one, any parameters object is accepted.
+    """
+    step_type = StepType(name, label or name.replace("_", " ").capitalize(), description, check)
 
     def register() -> None:
         config.registry.setdefault(STEP_TYPES_KEY, {})[name] = step_type
