@@ -317,6 +317,9 @@ class Engine:
         if not self.store.mark_running(execution_id, self.name):
             log.info("execution %s is not pending any more; skipping it", execution_id)
             return None
+        # Read it again once claimed: a pending execution's parameters may change (PUT)
+        # until the claim, and the claim is what ends that.
+        spec = self.store.load_run_spec(execution_id) or spec
         started = time.monotonic()
         writer_box: list[LogWriter] = []
 
