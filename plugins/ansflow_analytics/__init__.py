@@ -2,7 +2,7 @@
 
 Shows: a plugin made only of endpoints (no tables of its own), whose figures come from
 a service (:mod:`ansflow_analytics.services`) that takes a database session and a
-viewer, restricted to the projects the viewer may see and computed in SQL.
+actor, restricted to the projects the actor may see and computed in SQL.
 
 Serves, under ``/api/v1/analytics/``: ``execution-stats/``, ``execution-trends/``,
 ``pipeline-stats/`` and ``recent-executions/``, each with ``?time_range=`` 1d, 7d

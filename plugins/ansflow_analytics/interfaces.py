@@ -39,7 +39,7 @@ def days_of(time_range: str) -> int:
 
 
 class IAnalyticsService(Protocol):
-    """Figures about executions, restricted to the projects the viewer may see.
+    """Figures about executions, restricted to the projects the actor may see.
 
     Every figure is computed by the database (counts, sums and averages grouped by
     pipeline or by day), never by loading executions into Python.

@@ -1,6 +1,6 @@
 """The analytics service: dashboard figures about executions, computed in SQL.
 
-Shows: a service that takes a database session and a viewer (never a request), so
+Shows: a service that takes a database session and a actor (never a request), so
 views, commands and tests call the same code; visibility applied in the query (an
 outsider's figures never include another project's executions); and aggregates that
 run the same on SQLite and PostgreSQL (days are UTC calendar days on both).
@@ -13,7 +13,8 @@ from typing import Any
 
 from ansflow_cicd.models import Execution
 from ansflow_pipelines.models import Pipeline
-from ansflow_projects.acl import Viewer, restrict_to_visible_for
+from ansflow_projects.acl import restrict_to_visible_for
+from ansflow_projects.interfaces import Actor
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session, aliased
 
@@ -49,16 +50,16 @@ def whole_seconds(value: Any) -> int:
 
 
 class AnalyticsService:
-    """Figures for ``viewer`` (see :class:`ansflow_analytics.interfaces.IAnalyticsService`)."""
+    """Figures for ``actor`` (see :class:`ansflow_analytics.interfaces.IAnalyticsService`)."""
 
-    def __init__(self, dbsession: Session, viewer: Viewer) -> None:
+    def __init__(self, dbsession: Session, actor: Actor) -> None:
         self.dbsession = dbsession
-        self.viewer = viewer
+        self.actor = actor
         self.dialect = dbsession.get_bind().dialect.name
 
     # -- building blocks -------------------------------------------------------------
     def _visible(self, query: Select[Any]) -> Select[Any]:
-        return restrict_to_visible_for(self.viewer, query, Execution.project_id)
+        return restrict_to_visible_for(self.actor, query, Execution.project_id)
 
     def _count(self, *statuses: str) -> Any:
         return func.coalesce(func.sum(case((Execution.status.in_(statuses), 1), else_=0)), 0)

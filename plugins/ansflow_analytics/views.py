@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ansflow_projects.acl import require_authenticated, viewer_of
+from ansflow_projects.acl import actor_of, require_authenticated
 from pyramid.request import Request
 
 from ansflow_analytics.interfaces import DEFAULT_TIME_RANGE, days_of
@@ -17,7 +17,7 @@ DEFAULT_RECENT = 10
 
 def service(request: Request) -> AnalyticsService:
     require_authenticated(request)
-    return AnalyticsService(request.dbsession, viewer_of(request))
+    return AnalyticsService(request.dbsession, actor_of(request))
 
 
 def time_range_param(request: Request, default: str | None = DEFAULT_TIME_RANGE) -> str | None:

@@ -2,7 +2,7 @@
 ``clone/`` on a step; ``categories/`` and ``usage_statistics/`` (alias ``stats/``)
 on the collection.
 
-Shows: actions whose rules live in functions taking a database session and a viewer
+Shows: actions whose rules live in functions taking a database session and a actor
 (``atomic_step_categories``, ``atomic_step_usage``) or plain data (``definition_of``),
 a step type's own check used without running anything (``validate/``), and a step
 run once through the real engine in a scratch run that stores nothing (``test/``),
@@ -20,8 +20,9 @@ from typing import Any
 from ansflow_pipelines.extensions import step_types
 from ansflow_pipelines.models import Pipeline, PipelineStep
 from ansflow_pipelines.step_rules import check_definition
-from ansflow_projects.acl import Viewer, restrict_to_visible_for, viewer_of
+from ansflow_projects.acl import actor_of, restrict_to_visible_for
 from ansflow_projects.fields import Id, JSONObject, Name, Text, does_not_exist
+from ansflow_projects.interfaces import Actor
 from pydantic import BaseModel, Field
 from pyramid.request import Request
 from sqlalchemy import Select, case, func, or_, select
@@ -63,20 +64,20 @@ def definition_of(step: AtomicStep, overrides: dict[str, Any]) -> dict[str, Any]
     return {**(step.parameters or {}), **overrides}
 
 
-def visible_steps(viewer: Viewer) -> Select[Any]:
-    """The atomic steps ``viewer`` may see: public ones and their own."""
+def visible_steps(actor: Actor) -> Select[Any]:
+    """The atomic steps ``actor`` may see: public ones and their own."""
     query = select(AtomicStep)
-    if viewer.unrestricted:
+    if actor.unrestricted:
         return query
     return query.where(
-        or_(AtomicStep.is_public.is_(True), AtomicStep.created_by_id == viewer.user_id)
+        or_(AtomicStep.is_public.is_(True), AtomicStep.created_by_id == actor.user_id)
     )
 
 
-def atomic_step_categories(dbsession: Session, viewer: Viewer, registry: Any) -> dict[str, Any]:
+def atomic_step_categories(dbsession: Session, actor: Actor, registry: Any) -> dict[str, Any]:
     """Every step type (the categories of templates) with how many templates of it
-    the viewer sees, in one query."""
-    visible = visible_steps(viewer).subquery()
+    the actor sees, in one query."""
+    visible = visible_steps(actor).subquery()
     counts = {
         step_type: (int(total), int(public or 0))
         for step_type, total, public in dbsession.execute(
@@ -106,10 +107,10 @@ def atomic_step_categories(dbsession: Session, viewer: Viewer, registry: Any) ->
     return {"categories": categories, "total_categories": len(categories)}
 
 
-def atomic_step_usage(dbsession: Session, viewer: Viewer, registry: Any) -> dict[str, Any]:
-    """Per step type: the templates the viewer sees, the steps of that type in the
+def atomic_step_usage(dbsession: Session, actor: Actor, registry: Any) -> dict[str, Any]:
+    """Per step type: the templates the actor sees, the steps of that type in the
     pipelines they see, and how those ran (three grouped queries)."""
-    visible = visible_steps(viewer).subquery()
+    visible = visible_steps(actor).subquery()
     templates = dict(
         dbsession.execute(
             select(visible.c.step_type, func.count()).group_by(visible.c.step_type)
@@ -118,7 +119,7 @@ def atomic_step_usage(dbsession: Session, viewer: Viewer, registry: Any) -> dict
     in_pipelines = dict(
         dbsession.execute(
             restrict_to_visible_for(
-                viewer,
+                actor,
                 select(PipelineStep.step_type, func.count())
                 .join(Pipeline, Pipeline.id == PipelineStep.pipeline_id)
                 .group_by(PipelineStep.step_type),
@@ -130,7 +131,7 @@ def atomic_step_usage(dbsession: Session, viewer: Viewer, registry: Any) -> dict
         step_type: (int(total), int(success or 0))
         for step_type, total, success in dbsession.execute(
             restrict_to_visible_for(
-                viewer,
+                actor,
                 select(
                     PipelineStep.step_type,
                     func.count(),
@@ -222,7 +223,7 @@ def test_step(context: AtomicStepItem, request: Request) -> dict[str, Any]:
     if data.tool_id is not None:
         tool = request.dbsession.scalars(
             restrict_to_visible_for(
-                viewer_of(request), select(Tool).where(Tool.id == data.tool_id), Tool.project_id
+                actor_of(request), select(Tool).where(Tool.id == data.tool_id), Tool.project_id
             )
         ).first()
         if tool is None:
@@ -296,8 +297,8 @@ def clone_step(context: AtomicStepItem, request: Request) -> dict[str, Any]:
     """Copy the step as a new private template of the caller (201)."""
     data = validated_body(request, CloneRequest)
     source = context.obj
-    viewer = viewer_of(request)
-    if viewer.user_id is None:
+    actor = actor_of(request)
+    if actor.user_id is None:
         raise APIError("Atomic steps belong to a user: authenticate first.", status=403)
     clone = AtomicStep(
         name=data.new_name,
@@ -311,7 +312,7 @@ def clone_step(context: AtomicStepItem, request: Request) -> dict[str, Any]:
         timeout_seconds=source.timeout_seconds,
         retry_count=source.retry_count,
         is_public=False,
-        created_by_id=viewer.user_id,
+        created_by_id=actor.user_id,
     )
     request.dbsession.add(clone)
     request.dbsession.flush()
@@ -327,12 +328,12 @@ def clone_step(context: AtomicStepItem, request: Request) -> dict[str, Any]:
 
 def categories(context: AtomicStepCollection, request: Request) -> dict[str, Any]:
     """The step types, with how many templates of each the caller sees."""
-    return atomic_step_categories(request.dbsession, viewer_of(request), request.registry)
+    return atomic_step_categories(request.dbsession, actor_of(request), request.registry)
 
 
 def usage_statistics(context: AtomicStepCollection, request: Request) -> dict[str, Any]:
     """Templates, pipeline steps and step runs per step type, as the caller sees them."""
-    return atomic_step_usage(request.dbsession, viewer_of(request), request.registry)
+    return atomic_step_usage(request.dbsession, actor_of(request), request.registry)
 
 
 def includeme(config: Any) -> None:

@@ -24,7 +24,6 @@ has a security policy, Pyramid permits everything and nothing is hidden.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
@@ -34,6 +33,7 @@ from pyramid.request import Request
 from sqlalchemy import Select, bindparam, false, or_, select
 
 from ansflow_projects.fields import does_not_exist
+from ansflow_projects.interfaces import Actor
 from ansflow_projects.models import Project, ProjectMembership
 from ansflow_pyramid.api import APIError, ValidationFailed
 from ansflow_pyramid.identity import AUTHENTICATED, SUPERUSERS, user_principal
@@ -181,51 +181,50 @@ def is_unrestricted(request: Request) -> bool:
     return identity is not None and identity.is_superuser
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """Who is looking, as services need it (they take no request): the user's id and
-    whether they see everything (a superuser, or an application without security)."""
-
-    user_id: int | None
-    unrestricted: bool = False
-
-
-def viewer_of(request: Request) -> Viewer:
-    """The :class:`Viewer` a request's caller is."""
-    return Viewer(current_user_id(request), is_unrestricted(request))
+def actor_of(request: Request) -> Actor:
+    """The :class:`Actor` a request's services act for."""
+    identity = getattr(request, "identity", None) if has_security_policy(request) else None
+    return Actor(
+        user_id=identity.user_id if identity is not None else None,
+        username=identity.username if identity is not None else "anonymous",
+        unrestricted=is_unrestricted(request),
+    )
 
 
-def visible_project_ids(request: Request) -> Select[Any] | None:
-    """A select of the ids of projects the caller may view; None when unrestricted."""
-    return visible_project_ids_for(viewer_of(request))
-
-
-def visible_project_ids_for(viewer: Viewer) -> Select[Any] | None:
-    """A select of the ids of projects ``viewer`` may view; None when unrestricted."""
-    if viewer.unrestricted:
+def visible_project_ids_for(actor: Actor) -> Select[Any] | None:
+    """A select of the ids of projects ``actor`` may view; None when unrestricted."""
+    if actor.unrestricted:
         return None
-    user_id = viewer.user_id
-    if user_id is None:
+    if actor.user_id is None:
         return select(Project.id).where(false())
-    memberships = select(ProjectMembership.project_id).where(ProjectMembership.user_id == user_id)
+    memberships = select(ProjectMembership.project_id).where(
+        ProjectMembership.user_id == actor.user_id
+    )
     return select(Project.id).where(
         or_(
             Project.visibility.in_(SHARED_VISIBILITIES),
-            Project.owner_id == user_id,
+            Project.owner_id == actor.user_id,
             Project.id.in_(memberships),
         )
     )
 
 
-def restrict_to_visible(request: Request, query: Select[Any], column: Any) -> Select[Any]:
-    """Narrow ``query`` to rows whose project (``column``) the caller may view."""
-    visible = visible_project_ids(request)
+def restrict_to_visible_for(actor: Actor, query: Select[Any], column: Any) -> Select[Any]:
+    """Narrow ``query`` to rows whose project (``column``) ``actor`` may view."""
+    visible = visible_project_ids_for(actor)
     return query if visible is None else query.where(column.in_(visible))
 
 
-def restrict_to_visible_for(viewer: Viewer, query: Select[Any], column: Any) -> Select[Any]:
-    """Narrow ``query`` to rows whose project (``column``) ``viewer`` may view."""
-    visible = visible_project_ids_for(viewer)
+def visible_project_ids(request: Request) -> Select[Any] | None:
+    """A select of the ids of projects the caller may view; None when unrestricted."""
+    if is_unrestricted(request):
+        return None
+    return visible_project_ids_for(actor_of(request))
+
+
+def restrict_to_visible(request: Request, query: Select[Any], column: Any) -> Select[Any]:
+    """Narrow ``query`` to rows whose project (``column``) the caller may view."""
+    visible = visible_project_ids(request)
     return query if visible is None else query.where(column.in_(visible))
 
 

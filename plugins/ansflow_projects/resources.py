@@ -19,13 +19,13 @@ from ansflow_projects.acl import (
     COLLECTION_ACL,
     AuthenticatedLookup,
     ProjectScopedACL,
+    actor_of,
     current_user_id,
     forget_project_acl,
     project_acl,
     require_permission,
     require_project,
     restrict_to_visible,
-    viewer_of,
 )
 from ansflow_projects.models import ENV_TYPES, ROLES, VISIBILITIES, Environment, Project
 from ansflow_projects.models import ProjectMembership as Membership
@@ -149,7 +149,7 @@ class ProjectCollection(AuthenticatedLookup, ModelCollection):
         attach_project_summaries(
             self.dbsession,
             rows,
-            viewer_of(self.request),
+            actor_of(self.request),
             project_counters(self.request.registry),
         )
         return [ProjectOut.model_validate(row).model_dump(mode="json") for row in rows]

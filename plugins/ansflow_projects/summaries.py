@@ -24,7 +24,7 @@ from pyramid.config import Configurator
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ansflow_projects.acl import Viewer
+from ansflow_projects.interfaces import Actor
 from ansflow_projects.models import Project, ProjectMembership
 
 COUNTS_KEY = "ansflow_projects.counts"
@@ -50,25 +50,25 @@ def project_counters(registry: Any) -> dict[str, ProjectCounter]:
     return registry.get(COUNTS_KEY, {})
 
 
-def may_see_members(viewer: Viewer, project: Project, member_ids: Iterable[int]) -> bool:
+def may_see_members(actor: Actor, project: Project, member_ids: Iterable[int]) -> bool:
     """Members are shown to the project's members (and owner) and to superusers only:
     a public project's readers see its work, not who works on it."""
-    if viewer.unrestricted:
+    if actor.unrestricted:
         return True
-    if viewer.user_id is None:
+    if actor.user_id is None:
         return False
-    return viewer.user_id == project.owner_id or viewer.user_id in set(member_ids)
+    return actor.user_id == project.owner_id or actor.user_id in set(member_ids)
 
 
 def attach_project_summaries(
     dbsession: Session,
     projects: list[Project],
-    viewer: Viewer,
+    actor: Actor,
     counters: Mapping[str, ProjectCounter],
 ) -> None:
     """Set ``member_count``, ``members`` and every declared count on ``projects``.
 
-    Queries: one for the member counts, one for the memberships the viewer may see
+    Queries: one for the member counts, one for the memberships the actor may see
     (with their users), one per declared count - whatever the number of projects.
     """
     ids = [project.id for project in projects]
@@ -82,12 +82,12 @@ def attach_project_summaries(
         ).all()
     )
     shown = select(ProjectMembership).where(ProjectMembership.project_id.in_(ids))
-    if not viewer.unrestricted:
-        # Only the memberships of projects the viewer belongs to (or owns) are loaded.
+    if not actor.unrestricted:
+        # Only the memberships of projects the actor belongs to (or owns) are loaded.
         mine = select(ProjectMembership.project_id).where(
-            ProjectMembership.user_id == viewer.user_id
+            ProjectMembership.user_id == actor.user_id
         )
-        owned = select(Project.id).where(Project.owner_id == viewer.user_id)
+        owned = select(Project.id).where(Project.owner_id == actor.user_id)
         shown = shown.where(
             or_(ProjectMembership.project_id.in_(mine), ProjectMembership.project_id.in_(owned))
         )
@@ -98,7 +98,7 @@ def attach_project_summaries(
     for project in projects:
         project.member_count = int(member_counts.get(project.id, 0))
         rows = members.get(project.id, [])
-        visible = may_see_members(viewer, project, (m.user_id for m in rows))
+        visible = may_see_members(actor, project, (m.user_id for m in rows))
         project.members = rows if visible else []
         for name, by_project in counts.items():
             setattr(project, name, int(by_project.get(project.id, 0)))

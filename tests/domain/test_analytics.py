@@ -10,7 +10,7 @@ import pytest
 from ansflow_analytics.services import AnalyticsService
 from ansflow_cicd.models import Execution
 from ansflow_pipelines.models import Pipeline
-from ansflow_projects.acl import Viewer
+from ansflow_projects.interfaces import Actor
 from ansflow_projects.models import Project, ProjectMembership
 
 from tests.domain.conftest import API
@@ -164,7 +164,7 @@ def test_trends_by_utc_day_computed_by_the_database(api):
     now = dt.datetime(2026, 3, 10, 18, 0, tzinfo=dt.UTC)
     ids = seed(api, now)
     with api.dbsession() as session:
-        service = AnalyticsService(session, Viewer(ids["alice"]))
+        service = AnalyticsService(session, Actor(ids["alice"], "alice"))
         week = service.execution_trends("7d", now=now)
         assert [day["date"] for day in week] == [f"2026-03-{d:02}" for d in range(4, 11)]
         by_date = {day["date"]: day for day in week}
@@ -187,7 +187,7 @@ def test_trends_by_utc_day_computed_by_the_database(api):
         assert len(month) == 30 and month[0]["date"] == "2026-02-09"
         assert {d["date"]: d["total"] for d in month}["2026-02-28"] == 1
         assert sum(day["total"] for day in service.execution_trends("90d", now=now)) == 8
-        bobs = AnalyticsService(session, Viewer(ids["bob"])).execution_trends("7d", now=now)
+        bobs = AnalyticsService(session, Actor(ids["bob"], "bob")).execution_trends("7d", now=now)
         assert {d["date"]: d["total"] for d in bobs if d["total"]} == {
             "2026-03-10": 1,
             "2026-03-05": 1,
