@@ -23,17 +23,11 @@ from sqlalchemy import bindparam, case, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from ansflow_cicd.executions import PIPELINE_STATUS_FOR
+from ansflow_cicd.group_rules import group_specs
 from ansflow_cicd.logs import append_lines, last_number, read_lines
 from ansflow_cicd.models import Execution, ExecutionLogLine, StepExecution
 from ansflow_pyramid.db import utcnow
-from ansflow_pyramid.execution import (
-    ExecutionStore,
-    GroupSpec,
-    LogLine,
-    RunSpec,
-    StepSpec,
-    SyncPolicy,
-)
+from ansflow_pyramid.execution import ExecutionStore, LogLine, RunSpec, StepSpec
 
 _executions = Execution.__table__
 _steps = StepExecution.__table__
@@ -76,27 +70,6 @@ def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None
 
 def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
-
-
-def group_specs(snapshot: Any) -> dict[str, GroupSpec]:
-    """The parallel groups' rules from a definition snapshot (older snapshots have
-    none: their groups wait for all their steps)."""
-    if not isinstance(snapshot, dict):
-        return {}
-    specs = {}
-    for group_id, rules in snapshot.items():
-        if not isinstance(rules, dict):
-            continue
-        policy = rules.get("sync_policy")
-        timeout = rules.get("timeout_seconds")
-        specs[str(group_id)] = GroupSpec(
-            name=str(rules.get("name") or group_id),
-            sync_policy=policy if policy in SyncPolicy.ALL else SyncPolicy.WAIT_ALL,
-            timeout_seconds=float(timeout)
-            if isinstance(timeout, int | float) and timeout > 0
-            else None,
-        )
-    return specs
 
 
 class SqlExecutionStore(ExecutionStore):

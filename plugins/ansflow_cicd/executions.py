@@ -21,13 +21,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from ansflow_pipelines.models import ParallelGroup, Pipeline, PipelineStep
+from ansflow_pipelines.models import Pipeline, PipelineStep
 from ansflow_projects.acl import current_user_id, restrict_to_visible
 from ansflow_projects.fields import does_not_exist
 from pyramid.request import Request
 from sqlalchemy import case, exists, func, select, update
-from sqlalchemy.orm import Session, aliased, object_session
+from sqlalchemy.orm import Session, aliased
 
+from ansflow_cicd.group_rules import snapshot_parallel_groups
 from ansflow_cicd.logs import append_lines
 from ansflow_cicd.models import (
     EXECUTION_STATUSES,
@@ -97,27 +98,6 @@ def snapshot_definition(pipeline: Pipeline, tool: Tool | None) -> dict[str, Any]
             for step in sorted(pipeline.steps, key=lambda s: (s.order, s.id))
         ],
         "parallel_groups": snapshot_parallel_groups(pipeline),
-    }
-
-
-def snapshot_parallel_groups(pipeline: Pipeline) -> dict[str, dict[str, Any]]:
-    """The rules of the parallel groups the pipeline's steps name, by group id."""
-    names = {step.parallel_group for step in pipeline.steps if step.parallel_group}
-    dbsession = object_session(pipeline)
-    if not names or dbsession is None:
-        return {}
-    groups = dbsession.scalars(
-        select(ParallelGroup).where(
-            ParallelGroup.pipeline_id == pipeline.id, ParallelGroup.id.in_(names)
-        )
-    )
-    return {
-        group.id: {
-            "name": group.name,
-            "sync_policy": group.sync_policy,
-            "timeout_seconds": group.timeout_seconds,
-        }
-        for group in groups
     }
 
 
