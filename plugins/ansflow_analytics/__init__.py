@@ -13,6 +13,12 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
+from ansflow_analytics.schemas import (
+    ExecutionStats,
+    ExecutionTrends,
+    PipelineStats,
+    RecentExecutions,
+)
 from ansflow_analytics.views import (
     execution_stats,
     execution_trends,
@@ -21,19 +27,25 @@ from ansflow_analytics.views import (
 )
 
 ENDPOINTS = (
-    ("execution-stats", execution_stats, "Execution counts, success rate and durations."),
-    ("execution-trends", execution_trends, "Executions per day of the time range."),
-    ("pipeline-stats", pipeline_stats, "Executions per pipeline in the time range."),
-    ("recent-executions", recent_executions, "The newest executions."),
+    (
+        "execution-stats",
+        execution_stats,
+        ExecutionStats,
+        "Execution counts, success rate and durations.",
+    ),
+    ("execution-trends", execution_trends, ExecutionTrends, "Executions per day of the range."),
+    ("pipeline-stats", pipeline_stats, PipelineStats, "Executions per pipeline in the range."),
+    ("recent-executions", recent_executions, RecentExecutions, "The newest executions."),
 )
 
 
 def includeme(config: Configurator) -> None:
     config.include("ansflow_cicd")
-    for name, view, description in ENDPOINTS:
+    for name, view, schema, description in ENDPOINTS:
         config.add_api_endpoint(
             f"analytics.{name.replace('-', '_')}",
             f"/api/v1/analytics/{name}",
             view,
             description=description,
+            response_schema=schema,
         )

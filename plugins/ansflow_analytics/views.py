@@ -8,6 +8,12 @@ from ansflow_projects.acl import actor_of, require_authenticated
 from pyramid.request import Request
 
 from ansflow_analytics.interfaces import DEFAULT_TIME_RANGE, days_of
+from ansflow_analytics.schemas import (
+    ExecutionStats,
+    ExecutionTrends,
+    PipelineStats,
+    RecentExecutions,
+)
 from ansflow_analytics.services import AnalyticsService
 from ansflow_pyramid.api import ValidationFailed
 
@@ -29,28 +35,34 @@ def time_range_param(request: Request, default: str | None = DEFAULT_TIME_RANGE)
     return raw
 
 
-def execution_stats(context: Any, request: Request) -> dict[str, Any]:
+def execution_stats(context: Any, request: Request) -> Any:
     """Executions of the time range: counts by outcome, success rate, durations."""
     time_range = time_range_param(request)
     assert time_range is not None
-    return service(request).execution_stats(time_range)
+    return ExecutionStats.model_validate(service(request).execution_stats(time_range)).model_dump(
+        mode="json"
+    )
 
 
-def execution_trends(context: Any, request: Request) -> list[dict[str, Any]]:
+def execution_trends(context: Any, request: Request) -> Any:
     """Executions per UTC day of the time range (oldest first, today last)."""
     time_range = time_range_param(request)
     assert time_range is not None
-    return service(request).execution_trends(time_range)
+    return ExecutionTrends.model_validate(service(request).execution_trends(time_range)).model_dump(
+        mode="json"
+    )
 
 
-def pipeline_stats(context: Any, request: Request) -> list[dict[str, Any]]:
+def pipeline_stats(context: Any, request: Request) -> Any:
     """Pipelines with executions in the time range, most executed first."""
     time_range = time_range_param(request)
     assert time_range is not None
-    return service(request).pipeline_stats(time_range)
+    return PipelineStats.model_validate(service(request).pipeline_stats(time_range)).model_dump(
+        mode="json"
+    )
 
 
-def recent_executions(context: Any, request: Request) -> list[dict[str, Any]]:
+def recent_executions(context: Any, request: Request) -> Any:
     """The newest executions (``?limit=``, 1-100, default 10; ``?time_range=`` narrows)."""
     raw = request.GET.get("limit", "")
     limit = DEFAULT_RECENT
@@ -58,4 +70,5 @@ def recent_executions(context: Any, request: Request) -> list[dict[str, Any]]:
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 4 and 1 <= int(raw) <= MAX_RECENT):
             raise ValidationFailed({"limit": [f"Must be a whole number from 1 to {MAX_RECENT}."]})
         limit = int(raw)
-    return service(request).recent_executions(limit, time_range_param(request, default=None))
+    rows = service(request).recent_executions(limit, time_range_param(request, default=None))
+    return RecentExecutions.model_validate(rows).model_dump(mode="json")
