@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from ansflow_cicd.models import AtomicStep, Execution, StepExecution, Tool
 from ansflow_cicd.resources import AtomicStepCollection, AtomicStepItem
+from ansflow_cicd.schemas import AtomicStepOut
 from ansflow_pyramid.api import APIError, ValidationFailed, validated_body
 from ansflow_pyramid.execution import RunSpec, StepSpec
 from ansflow_pyramid.execution.scratch import run_scratch
@@ -56,6 +57,79 @@ class DefinitionOverrides(BaseModel):
 class CloneRequest(BaseModel):
     new_name: Name
     new_description: Text(10_000) | None = None
+
+
+class ValidationOut(BaseModel):
+    step_id: int
+    step_name: str
+    step_type: str
+    is_valid: bool
+    #: Field errors, e.g. ``{"parameters.command": ["..."]}``.
+    errors: dict[str, list[str]]
+    warnings: list[str]
+
+
+class StepTestLogLine(BaseModel):
+    number: int
+    stream: str
+    text: str
+
+
+class StepTestResult(BaseModel):
+    status: str
+    success: bool
+    exit_code: int | None
+    error_message: str
+    duration: float | None
+    timeout_seconds: float
+    logs: str
+    log_lines: list[StepTestLogLine]
+    truncated: bool
+
+
+class StepTestOut(BaseModel):
+    step_id: int
+    step_name: str
+    tool_id: int | None
+    tool_name: str | None
+    test_result: StepTestResult
+    message: str
+
+
+class CloneOut(BaseModel):
+    message: str
+    original_step_id: int
+    cloned_step: AtomicStepOut
+
+
+class Category(BaseModel):
+    name: str
+    label: str
+    description: str
+    total_count: int
+    public_count: int
+    private_count: int
+
+
+class CategoriesOut(BaseModel):
+    categories: list[Category]
+    total_categories: int
+
+
+class CategoryUsage(BaseModel):
+    category: str
+    label: str
+    total_steps: int
+    pipeline_steps: int
+    total_executions: int
+    successful_executions: int
+    success_rate: float
+
+
+class UsageOut(BaseModel):
+    total_steps: int
+    category_statistics: list[CategoryUsage]
+    most_used_categories: list[str]
 
 
 # -- services -----------------------------------------------------------------------
@@ -339,19 +413,22 @@ def usage_statistics(context: AtomicStepCollection, request: Request) -> dict[st
 def includeme(config: Any) -> None:
     config.add_api_action(
         AtomicStepCollection, "validate", validate_step, permission="view",
-        request_schema=DefinitionOverrides,
+        request_schema=DefinitionOverrides, response_schema=ValidationOut,
     )  # fmt: skip
     config.add_api_action(
         AtomicStepCollection, "test", test_step, permission="view",
-        request_schema=DefinitionOverrides,
+        request_schema=DefinitionOverrides, response_schema=StepTestOut,
     )  # fmt: skip
     config.add_api_action(
         AtomicStepCollection, "clone", clone_step, permission="view",
-        request_schema=CloneRequest, success_status=201,
+        request_schema=CloneRequest, response_schema=CloneOut, success_status=201,
     )  # fmt: skip
-    for name, view in (
-        ("categories", categories),
-        ("usage_statistics", usage_statistics),
-        ("stats", usage_statistics),
+    for name, view, schema in (
+        ("categories", categories, CategoriesOut),
+        ("usage_statistics", usage_statistics, UsageOut),
+        ("stats", usage_statistics, UsageOut),
     ):
-        config.add_api_action(AtomicStepCollection, name, view, methods=["GET"], on="collection")
+        config.add_api_action(
+            AtomicStepCollection, name, view, methods=["GET"], on="collection",
+            response_schema=schema,
+        )  # fmt: skip

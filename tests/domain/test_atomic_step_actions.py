@@ -5,6 +5,13 @@ from __future__ import annotations
 
 import time
 
+from ansflow_cicd.atomic_steps import (
+    CategoriesOut,
+    CloneOut,
+    StepTestOut,
+    UsageOut,
+    ValidationOut,
+)
 from ansflow_cicd.models import AtomicStep, Execution, StepExecution
 from ansflow_pipelines.models import PipelineStep
 from sqlalchemy import func, select
@@ -31,6 +38,7 @@ def test_validate_checks_the_definition_against_its_step_type(api):
     alice = api.as_user("alice")
     good = make_step(alice)
     answer = alice.post(f"{URL}{good['id']}/validate/", status=200).json
+    ValidationOut.model_validate(answer)
     assert answer == {
         "step_id": good["id"],
         "step_name": "greet",
@@ -85,6 +93,7 @@ def test_test_runs_the_step_once_through_the_engine_and_stores_nothing(api):
     step = make_step(alice)
     executions_before = count_executions(api)
     answer = alice.post(f"{URL}{step['id']}/test/", {}, status=200).json
+    StepTestOut.model_validate(answer)
     result = answer["test_result"]
     assert result["status"] == "success" and result["success"] is True
     assert result["exit_code"] == 0
@@ -147,6 +156,7 @@ def test_clone_makes_a_private_copy_for_the_caller(api):
     public = make_step(alice, "shared", is_public=True, description="the original")
     response = bob.post(f"{URL}{public['id']}/clone/", {"new_name": "mine"}, status=201)
     answer = response.json
+    assert set(answer) == set(CloneOut.model_fields)
     clone = answer["cloned_step"]
     assert response.headers["Location"].endswith(f"{URL}{clone['id']}/")
     assert answer["original_step_id"] == public["id"]
@@ -178,6 +188,7 @@ def test_categories_count_the_templates_the_caller_sees(api):
     make_step(alice, "c", step_type="docker_build", parameters={"image": "x"})
     make_step(bob, "hidden")
     answer = alice.get(f"{URL}categories/").json
+    CategoriesOut.model_validate(answer)
     by_name = {c["name"]: c for c in answer["categories"]}
     assert answer["total_categories"] == len(answer["categories"]) >= 21
     assert by_name["shell_script"]["total_count"] == 2
@@ -206,6 +217,7 @@ def test_usage_statistics_and_its_stats_alias(api):
         steps[0].status, steps[1].status = "success", "failed"
         assert session.scalar(select(func.count()).select_from(PipelineStep)) == 2
     answer = alice.get(f"{URL}usage_statistics/").json
+    UsageOut.model_validate(answer)
     assert alice.get(f"{URL}stats/").json == answer
     shell = {c["category"]: c for c in answer["category_statistics"]}["shell_script"]
     assert shell == {
