@@ -223,3 +223,20 @@ def test_tool_list_costs_the_same_for_10_and_100_rows(api):
     large, body = statements_for(alice, app, url, {"page_size": 100})
     assert 2 <= small == large, (small, large)
     assert all(t["created_by_username"] == "alice" for t in body["results"])
+
+
+def test_documents_read_with_the_new_fields_can_be_written_back(api):
+    """The client PUTs what it read: the derived fields are read-only and ignored."""
+    alice = api.as_user("alice")
+    project = make_project(alice)
+    tool = make_tool(alice, project["id"], "ci")
+    pipeline = make_pipeline(alice, project["id"], execution_tool=tool["id"])
+    tool_url = f"/api/v1/cicd/tools/{tool['id']}/"
+    read = alice.get(tool_url).json
+    written = alice.put(tool_url, {**read, "name": "ci-2", "is_active": True}).json
+    assert (written["name"], written["is_active"], written["has_token"]) == ("ci-2", False, True)
+    pipeline_url = f"/api/v1/pipelines/pipelines/{pipeline['id']}/"
+    read = alice.get(pipeline_url).json
+    written = alice.put(pipeline_url, {**read, "execution_tool_name": "x"}).json
+    assert written["execution_tool_name"] == "ci-2"
+    assert len(written["steps"]) == len(pipeline["steps"])
