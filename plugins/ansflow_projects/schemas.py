@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, computed_field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, RootModel, computed_field
 
 from ansflow_projects.fields import Bool, Id, JSONObject, Name, Text
 
@@ -61,7 +61,8 @@ class ProjectOut(ReadSchema):
     default_branch: str
     is_active: bool
     settings: dict[str, Any]
-    owner: UserBrief | None
+    #: The owner; its ``email`` is empty for readers who are not members.
+    owner: UserBrief | None = Field(validation_alias=AliasChoices("owner_shown", "owner"))
     members: list[ProjectMember] = Field(default_factory=list)
     member_count: int = 0
     pipeline_count: int = 0

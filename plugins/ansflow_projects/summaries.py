@@ -60,6 +60,20 @@ def may_see_members(actor: Actor, project: Project, member_ids: Iterable[int]) -
     return actor.user_id == project.owner_id or actor.user_id in set(member_ids)
 
 
+def user_brief(user: Any, *, with_email: bool) -> dict[str, Any] | None:
+    """A user as nested in a project; the e-mail address only for the project's members
+    (anyone may read a public project, not its owner's address)."""
+    if user is None:
+        return None
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email if with_email else "",
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+    }
+
+
 def attach_project_summaries(
     dbsession: Session,
     projects: list[Project],
@@ -100,5 +114,6 @@ def attach_project_summaries(
         rows = members.get(project.id, [])
         visible = may_see_members(actor, project, (m.user_id for m in rows))
         project.members = rows if visible else []
+        project.owner_shown = user_brief(project.owner, with_email=visible)
         for name, by_project in counts.items():
             setattr(project, name, int(by_project.get(project.id, 0)))

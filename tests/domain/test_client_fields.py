@@ -81,7 +81,10 @@ def test_project_owner_members_and_counts_on_detail_and_list(api):
         assert document["members"] == []
         assert document["member_count"] == 2
         assert document["owner"]["username"] == "alice"
-    assert b"bob" not in carol.get(f"/api/v1/projects/projects/{project['id']}/").body
+        assert document["owner"]["first_name"] == "Alice"
+        assert document["owner"]["email"] == ""  # her address is for members
+    body = carol.get(f"/api/v1/projects/projects/{project['id']}/").body
+    assert b"bob" not in body and b"alice@example.org" not in body
 
 
 def test_writing_owner_as_before_still_works(api):
