@@ -53,6 +53,8 @@ def health_view(context: Any, request: Request) -> dict[str, Any]:
         checks["redis"] = _timed(client.ping)
     if checks["database"]["status"] != "ok":
         request.response.status = 503
+        # Like every answer while the database is down: come back shortly.
+        request.response.headers["Retry-After"] = "2"
         status = "error"
     elif any(check["status"] != "ok" for check in checks.values()):
         status = "degraded"

@@ -103,5 +103,5 @@ def test_a_database_that_stays_down_is_a_json_503(make_app, testapp):
     assert login.content_type == "application/json"
     assert login.json["code"] == "database_unavailable"
     assert login.headers["Retry-After"] == "2"
-    health = client.get("/api/v1/health/", status=503).json
-    assert health["status"] == "error"
+    health = client.get("/api/v1/health/", status=503)
+    assert health.json["status"] == "error" and health.headers["Retry-After"] == "2"
