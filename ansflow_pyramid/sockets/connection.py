@@ -189,10 +189,9 @@ class SocketConnection:
 
     def close_soon(self, code: int) -> None:
         """:meth:`close_now`, from any thread."""
-        try:
+        # RuntimeError: the loop is closed, and so is the socket.
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.close_now, code)
-        except RuntimeError:  # the loop is closed: so is the socket
-            pass
 
     async def finish(self) -> None:
         """Wait for the sender to send the close frame (bounded), then return."""

@@ -198,4 +198,3 @@ class SocketHub:
         listener = self._listener
         if listener is not None and listener is not threading.current_thread():
             listener.join(timeout=3)
-
