@@ -129,7 +129,7 @@ class SocketRequests:
         except APIError as error:
             raise Refused(error.status, error.code, error.detail) from None
         finally:
-            if manager.isDoomed() or _active(manager):
+            if _active(manager):
                 manager.abort()
             env["closer"]()
 

@@ -233,7 +233,7 @@ class _ExecutionView:
             await self.session.send(
                 update_message(self.execution_id, {k: snapshot.get(k) for k in keys})
             )
-        self.session.close(codes.NORMAL)
+        await self.session.close_after_commands(codes.NORMAL)
 
     async def run(self) -> None:
         session = self.session
@@ -301,7 +301,7 @@ class _ExecutionView:
                     # The engine stores every line before the final status.
                     await self.replay()
                     await session.send(update_message(self.execution_id, event.data))
-                    session.close(codes.NORMAL)
+                    await session.close_after_commands(codes.NORMAL)
                     return
                 await session.send(update_message(self.execution_id, event.data))
 

@@ -16,6 +16,7 @@ The order of a handshake is fixed, and each refusal has its documented answer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
@@ -166,6 +167,11 @@ class SocketSession:
         self.requests = service.requests
         self.scope = connection.scope
         connection.on_slow = self._count_slow
+        # Client commands being carried out: a socket that ends because of one (a stop
+        # that finished the execution) answers it before closing.
+        self._commands = 0
+        self._no_commands = asyncio.Event()
+        self._no_commands.set()
 
     @property
     def store(self) -> Any:
@@ -185,6 +191,12 @@ class SocketSession:
 
     def close(self, code: int) -> None:
         self.connection.close_now(code)
+
+    async def close_after_commands(self, code: int, timeout: float = 10.0) -> None:
+        """Close once the client's pending commands were answered (bounded)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._no_commands.wait(), timeout)
+        self.close(code)
 
     async def reread(self) -> Any:
         """Check the credentials again and re-read the handler's state with them;
@@ -273,7 +285,21 @@ class SocketSession:
                 if message["type"] == "ping":
                     await self.send({"type": "pong", "timestamp": now_iso()})
                     continue
-                if not await self.handler.on_message(self, message):
+                self._commands += 1
+                self._no_commands.clear()
+                try:
+                    known = await self.handler.on_message(self, message)
+                except ConnectionClosed:
+                    raise
+                except Exception:
+                    log.exception("socket command %r failed", message["type"])
+                    await self.error("server_error", "The command failed; try again.")
+                    continue
+                finally:
+                    self._commands -= 1
+                    if not self._commands:
+                        self._no_commands.set()
+                if not known:
                     await self.error(
                         "unknown_message_type", f"Unknown message type {message['type']!r}."
                     )
