@@ -6,8 +6,8 @@
    machine, one after the other; loaded with ``wrk`` (or a Python client).
 2. The application under uvicorn, started by ``pserve`` with the
    ``egg:ansflow-pyramid#uvicorn`` server runner as an operator would: 500 idle
-   sockets (watching a quiet running execution) and 50 active ones (watching
-   executions that print a line every few milliseconds).  Prints the server's
+   sockets (watching a quiet running execution) and 50 active ones (watching 5
+   executions that print a line every ``--interval`` seconds, 20 ms by default).  Prints the server's
    resident memory before, with the idle sockets, and with all of them; and the
    latency from the moment the engine read a line to the moment a socket client
    received it (p50, p95, max; target p95 <= 50 ms).  That latency includes the
@@ -194,8 +194,8 @@ async def socket_load(base: str, args: Any, server_pid: int) -> dict[str, Any]:
     idle = await open_idle(ws_base, quiet, api.headers, args.idle)
     with_idle = rss_kib(server_pid)
     # Active executions: a line every few milliseconds for the measured duration.
-    lines = int(args.duration / 0.004)
-    command = f"for i in $(seq 1 {lines}); do echo line-$i; sleep 0.004; done"
+    lines = int(args.duration / args.interval)
+    command = f"for i in $(seq 1 {lines}); do echo line-$i; sleep {args.interval}; done"
     executions = [
         await asyncio.to_thread(api.run, command, project["id"], f"busy-{n}")
         for n in range(args.executions)
@@ -210,6 +210,7 @@ async def socket_load(base: str, args: Any, server_pid: int) -> dict[str, Any]:
         await asyncio.sleep(0.5)
         peak = max(peak, rss_kib(server_pid))
     after = rss_kib(server_pid)
+    bus_delays = await bus_probe(ws_base, api, project["id"], args) if args.redis_url else []
     for ws in idle:
         await ws.close()
     await asyncio.to_thread(
@@ -221,7 +222,63 @@ async def socket_load(base: str, args: Any, server_pid: int) -> dict[str, Any]:
         "peak": peak,
         "after": after,
         "delays": sorted(delays),
+        "bus_delays": sorted(bus_delays),
     }
+
+
+async def bus_probe(ws_base: str, api: Api, project_id: int, args: Any) -> list[float]:
+    """Event -> socket alone: log events published straight on the Redis bus (as the
+    engine of another process would), each carrying its publication time, to the
+    active sockets watching a quiet execution."""
+    import redis
+
+    from ansflow_pyramid.execution.events import LOG, ExecutionEvent
+
+    probe = await asyncio.to_thread(api.run, "sleep 600", project_id, "probe")
+    delays: list[float] = []
+    done = asyncio.Event()
+
+    async def listen() -> None:
+        from websockets.asyncio.client import connect
+
+        async with connect(f"{ws_base}/ws/execution/{probe}", additional_headers=api.headers) as ws:
+            ready.append(1)
+            async for raw in ws:
+                message = json.loads(raw)
+                if message["type"] == "log_entry":
+                    delays.append(time.time() - float(message["message"]))
+                if done.is_set() and message["type"] == "log_entry" and message["line"] == count:
+                    return
+
+    ready: list[int] = []
+    count = int(args.duration / args.interval)
+    listeners = [asyncio.create_task(listen()) for _ in range(args.active)]
+    while len(ready) < args.active:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    client = redis.Redis.from_url(args.redis_url)
+    channel = f"{args.redis_prefix}events:{LOG}:{probe}"
+    for number in range(1, count + 1):
+        now = time.time()
+        line = {
+            "line": number,
+            "timestamp": "",
+            "level": "info",
+            "message": repr(now),
+            "step_id": None,
+            "step_name": None,
+            "stream": "stdout",
+        }
+        await asyncio.to_thread(
+            client.publish, channel, ExecutionEvent(LOG, probe, {"lines": [line]}).to_json()
+        )
+        await asyncio.sleep(args.interval)
+    done.set()
+    await asyncio.wait(listeners, timeout=30)
+    await asyncio.to_thread(
+        api.http.post, f"{api.base}/api/v1/cicd/executions/{probe}/cancel/", timeout=30
+    )
+    return delays
 
 
 def run_sockets(settings: dict[str, Any], workdir: Path, args: Any) -> dict[str, Any]:
@@ -256,6 +313,9 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=500, help="idle sockets")
     parser.add_argument("--active", type=int, default=50, help="active sockets")
     parser.add_argument("--executions", type=int, default=5, help="busy executions watched")
+    parser.add_argument(
+        "--interval", type=float, default=0.02, help="seconds between a busy execution's lines"
+    )
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP comparison")
     parser.add_argument("--serve", choices=("waitress", "uvicorn"), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -276,6 +336,9 @@ def main() -> None:
             database_url = f"sqlite:///{workdir / 'bench.sqlite'}"
             backend = "SQLite"
         settings = make_settings(database_url)
+        settings["ansflow.redis_prefix"] = f"ansflow-bench-{os.getpid()}:"
+        args.redis_url = settings["redis.url"]
+        args.redis_prefix = settings["ansflow.redis_prefix"]
         execution_id = seed(settings)
         settings_file = workdir / "settings.json"
         settings_file.write_text(json.dumps(settings))
@@ -304,7 +367,8 @@ def main() -> None:
         delays = result["delays"]
         print(
             f"sockets: {args.idle} idle + {args.active} active "
-            f"({args.executions} busy executions), {args.duration} s"
+            f"({args.executions} busy executions, a line every {args.interval * 1000:.0f} ms "
+            f"each), {args.duration} s"
         )
         print(f"  server RSS before sockets      {result['before'] / 1024:8.1f} MiB")
         print(
@@ -322,6 +386,16 @@ def main() -> None:
             )
         else:
             print("  no live lines were received")
+        bus = result["bus_delays"]
+        if bus:
+            p95 = bus[int(len(bus) * 0.95) - 1] * 1000
+            print(
+                f"  event -> socket (Redis bus to client) over {len(bus)} messages: "
+                f"p50 {statistics.median(bus) * 1000:.1f} ms, p95 {p95:.1f} ms, "
+                f"max {bus[-1] * 1000:.1f} ms (target p95 <= 50 ms)"
+            )
+        elif not settings["redis.url"]:
+            print("  event -> socket alone is measured with REDIS_URL set (events on the bus)")
     finally:
         if cleanup is not None:
             cleanup()
