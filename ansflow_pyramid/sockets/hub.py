@@ -194,7 +194,12 @@ class SocketHub:
                         log.debug("closing the pubsub connection failed", exc_info=True)
 
     def close(self) -> None:
+        """Stop listening (a server shutting down); a later socket starts again."""
         self._stop.set()
         listener = self._listener
         if listener is not None and listener is not threading.current_thread():
             listener.join(timeout=3)
+        with self._lock:
+            self._listener = None
+            self._ready.clear()
+            self._stop = threading.Event()

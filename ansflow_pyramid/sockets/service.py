@@ -82,8 +82,10 @@ class SocketService:
         self.hub.close()
         if self._feeds is not None:
             self._feeds.close()
+            self._feeds = None
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
 
     # -- a handshake -----------------------------------------------------------------------
     async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -185,3 +185,32 @@ def test_a_logout_in_another_process_closes_the_socket(live_server, redis_url):
         # Closed by the notice through Redis, long before the 60 s re-check.
         assert wait_closed(ws, timeout=5) == LOGGED_OUT
     alice.call("POST", f"/api/v1/cicd/executions/{execution['id']}/cancel/")
+
+
+def test_a_socket_never_writes_the_session(live_server):
+    """Even with every request due to touch "last seen", the socket's checks read only."""
+    live = live_server(session__touch_interval=0, ansflow__socket_recheck_interval=0.2)
+    alice = Client(live, "alice")
+    execution = alice.run(alice.pipeline(["sleep 30"])["id"])
+    header = cookie_header(browser_login(live, "alice"))
+
+    def row() -> tuple:
+        with session_scope(live.app.registry["dbsession_factory"]) as dbsession:
+            return dbsession.execute(
+                select(
+                    SessionRecord.version, SessionRecord.last_seen, SessionRecord.expires_at
+                ).where(SessionRecord.user_id == alice.user_id)
+            ).one()
+
+    before = row()
+    with connect(
+        f"{live.ws_base}/ws/execution/{execution['id']}",
+        additional_headers={"Cookie": header},
+        origin=live.origin,
+    ) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "connection"
+        ws.send(json.dumps({"type": "get_status"}))
+        time.sleep(1.0)  # about five re-checks
+        assert wait_closed(ws, timeout=0.2) is None
+    assert row() == before
+    alice.call("POST", f"/api/v1/cicd/executions/{execution['id']}/cancel/")
