@@ -11,6 +11,7 @@
     proxy_headers = true         # trust X-Forwarded-* from forwarded_allow_ips
     forwarded_allow_ips = 127.0.0.1
     timeout_keep_alive = 5
+    timeout_graceful_shutdown =  # seconds to wait for open connections on shutdown
     limit_concurrency =          # HTTP connections + sockets before 503s (none)
     log_level = info
 
@@ -23,7 +24,13 @@ from typing import Any
 
 from ansflow_pyramid.settings import as_bool
 
-INTEGER_OPTIONS = ("ws_max_size", "timeout_keep_alive", "limit_concurrency", "backlog")
+INTEGER_OPTIONS = (
+    "ws_max_size",
+    "timeout_keep_alive",
+    "timeout_graceful_shutdown",
+    "limit_concurrency",
+    "backlog",
+)
 FLOAT_OPTIONS = ("ws_ping_interval", "ws_ping_timeout")
 
 

@@ -37,6 +37,7 @@ class LiveASGI:
         self.origin = self.base
         options.setdefault("threads", 16)
         options.setdefault("log_level", "warning")
+        options.setdefault("timeout_graceful_shutdown", 1)
         config = uvicorn_config(app, host="127.0.0.1", port=self.port, **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(

@@ -105,3 +105,24 @@ def test_control_stop_cancels_with_the_cancel_permission(live_server):
     assert result["success"] is True
     assert seen[-1]["type"] == "execution_update" and seen[-1]["status"] == "cancelled"
     assert alice.wait_final(execution["id"])["status"] == "cancelled"
+
+
+def test_events_of_a_run_in_another_process_reach_the_socket(live_server, redis_url):
+    """One process runs the execution, another serves the socket: events cross
+    through Redis pub/sub."""
+    runner = live_server(redis__url=redis_url)
+    watcher = live_server(redis__url=redis_url, ansflow__dispatch="none")
+    alice = Client(runner, "alice")
+    pipeline = alice.pipeline(["sleep 0.7; for i in $(seq 1 50); do echo x-$i; done"])
+    execution = alice.run(pipeline["id"])
+    messages, code = socket_messages(
+        f"{watcher.ws_base}/ws/execution/{execution['id']}", alice.bearer()
+    )
+    assert code == 1000
+    stdout = [
+        m["message"] for m in messages if m["type"] == "log_entry" and m["stream"] == "stdout"
+    ]
+    assert stdout == [f"x-{i}" for i in range(1, 51)]
+    assert messages[-1]["type"] == "execution_update" and messages[-1]["status"] == "success"
+    # The watcher process saw the run live (not only from the store at the end).
+    assert any(m["type"] == "step_progress" for m in messages)
