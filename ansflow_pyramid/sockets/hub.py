@@ -166,7 +166,7 @@ class SocketHub:
                 pubsub = self.redis.pubsub()
                 pubsub.subscribe(self.channel)
                 while not self._stop.is_set():
-                    message = pubsub.get_message(timeout=1.0)
+                    message = pubsub.get_message(timeout=0.25)
                     if message is None:
                         continue
                     if message["type"] == "subscribe":

@@ -11,7 +11,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from ansflow_pyramid.traversal.introspection import describe_resources
-from tests.sockets.conftest import Client
+from tests.sockets.conftest import Client, LiveASGI
 
 
 def refusal(url: str, **kw) -> tuple[int, dict]:
@@ -26,14 +26,31 @@ def first_messages(url: str, count: int, **kw) -> list[dict]:
         return [json.loads(ws.recv(timeout=10)) for _ in range(count)]
 
 
-@pytest.fixture
-def setup(live_server):
-    live = live_server(ansflow__dispatch="none", ansflow__allowed_hosts="client.example")
-    alice = Client(live, "alice")
-    bob = Client(live, "bob")
-    pipeline = alice.pipeline(["echo hi"])
-    execution = alice.run(pipeline["id"])
-    return live, alice, bob, execution
+@pytest.fixture(scope="module")
+def setup(ansflow_app, ansflow_settings):
+    """One server for the module (its tests only read, or use users of their own):
+    executions stay pending (no dispatch)."""
+    from ansflow_pyramid import make_configurator
+    from ansflow_pyramid.testing import empty_all_tables
+
+    settings = {
+        **ansflow_settings,
+        "ansflow.dispatch": "none",
+        "ansflow.allowed_hosts": "client.example",
+    }
+    app = make_configurator(settings, environ={}).make_wsgi_app()
+    live = LiveASGI(app)
+    try:
+        alice = Client(live, "alice")
+        bob = Client(live, "bob")
+        pipeline = alice.pipeline(["echo hi"])
+        execution = alice.run(pipeline["id"])
+        yield live, alice, bob, execution
+    finally:
+        live.stop()
+        app.registry["ansflow.execution"].close()
+        empty_all_tables(app)
+        app.registry["db_engine"].dispose()
 
 
 def test_socket_paths_are_in_the_registry(setup):
@@ -91,11 +108,13 @@ def test_refusals_before_the_upgrade(setup):
 
 
 def test_a_revoked_token_is_refused(setup):
-    live, alice, _, execution = setup
+    live, _, _, _ = setup
+    carol = Client(live, "carol")
+    execution = carol.run(carol.pipeline(["echo hi"], name="carols")["id"])
     url = f"{live.ws_base}/ws/execution/{execution['id']}"
-    first_messages(url, 1, additional_headers=alice.bearer())
-    alice.call("POST", "/api/v1/auth/logout/", 200, json={"refresh": alice.refresh})
-    status, body = refusal(url, additional_headers=alice.bearer())
+    first_messages(url, 1, additional_headers=carol.bearer())
+    carol.call("POST", "/api/v1/auth/logout/", 200, json={"refresh": carol.refresh})
+    status, body = refusal(url, additional_headers=carol.bearer())
     assert (status, body["code"]) == (401, "not_authenticated")
 
 
@@ -112,13 +131,14 @@ def test_a_stream_token_opens_its_own_execution_only(setup):
 
 
 def test_the_monitor_shows_only_visible_executions(setup):
-    live, alice, bob, execution = setup
-    bob_pipeline = bob.pipeline(["echo bob"], name="bobs")
-    bob.run(bob_pipeline["id"])
-    messages = first_messages(f"{live.ws_base}/ws/monitor/", 3, additional_headers=alice.bearer())
+    live, _, bob, _ = setup
+    dave = Client(live, "dave")
+    mine = dave.run(dave.pipeline(["echo dave"], name="daves")["id"])
+    bob.run(bob.pipeline(["echo bob"], name="bobs")["id"])
+    messages = first_messages(f"{live.ws_base}/ws/monitor/", 3, additional_headers=dave.bearer())
     assert [m["type"] for m in messages] == ["connection", "system_status", "recent_executions"]
     assert messages[1]["pending_executions"] == 1
-    assert [e["id"] for e in messages[2]["executions"]] == [execution["id"]]
+    assert [e["id"] for e in messages[2]["executions"]] == [mine["id"]]
     status, _ = refusal(f"{live.ws_base}/ws/monitor/")
     assert status == 401
 
