@@ -37,6 +37,7 @@ def test_pserve_runs_the_asgi_server_from_the_ini(ansflow_settings, ansflow_app,
         f"listen = 127.0.0.1:{port}",
         "threads = 2",
         "ws_ping_interval = 5",
+        "timeout_graceful_shutdown = 1",
     ]
     ini = tmp_path / "sockets.ini"
     ini.write_text("\n".join(lines) + "\n")
