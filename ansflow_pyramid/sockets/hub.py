@@ -120,6 +120,7 @@ class SocketHub:
         keys = [("session", s) for s in notice.sessions] + [("family", f) for f in notice.families]
         now = time.monotonic()
         with self._lock:
+            self._forget_old()
             for key in keys:
                 self._recent.pop(key, None)
                 self._recent[key] = now
