@@ -78,6 +78,8 @@ def _split_host(value: str) -> tuple[str, str | None]:
     if value.startswith("["):  # an IPv6 literal
         host, _, rest = value[1:].partition("]")
         return host, rest[1:] if rest.startswith(":") else None
+    if value.count(":") > 1:  # a bare IPv6 address: no port
+        return value, None
     host, sep, port = value.rpartition(":")
     if sep and port.isdigit():
         return host, port
