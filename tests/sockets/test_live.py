@@ -126,3 +126,22 @@ def test_events_of_a_run_in_another_process_reach_the_socket(live_server, redis_
     assert messages[-1]["type"] == "execution_update" and messages[-1]["status"] == "success"
     # The watcher process saw the run live (not only from the store at the end).
     assert any(m["type"] == "step_progress" for m in messages)
+
+
+def test_an_sse_stream_ends_when_its_client_leaves(live_server):
+    """Through the ASGI server too, a closed EventSource frees its stream slot."""
+    live = live_server(ansflow__sse_heartbeat=0.2)
+    alice = Client(live, "alice")
+    execution = alice.run(alice.pipeline(["echo started; sleep 30"])["id"])
+    streams = live.app.registry["ansflow.execution"].streams
+    url = f"{live.base}/api/v1/cicd/executions/{execution['id']}/events/"
+    client = SSEClient(url, headers=alice.bearer())
+    events = iter(client)
+    assert next(events).event == "snapshot"
+    assert streams.active == 1
+    client.close()
+    deadline = time.monotonic() + 5
+    while streams.active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert streams.active == 0
+    alice.call("POST", f"/api/v1/cicd/executions/{execution['id']}/cancel/")
