@@ -55,6 +55,7 @@ class SocketHub:
         #: Counters for operators and benchmarks.
         self.stats = {"opened": 0, "refused_limit": 0, "closed_ended": 0, "dropped_slow": 0}
         self._listener: threading.Thread | None = None
+        self._started = 0.0
         self._ready = threading.Event()
         self._stop = threading.Event()
 
@@ -153,11 +154,14 @@ class SocketHub:
         if self._listener is None:
             with self._lock:
                 if self._listener is None:
+                    self._started = time.monotonic()
                     self._listener = threading.Thread(
                         target=self._listen, name="ansflow-sockets-redis", daemon=True
                     )
                     self._listener.start()
-        return self._ready.wait(timeout)
+        # Only the first sockets wait for the subscription; with Redis down, later
+        # ones do not (their periodic re-checks stand in for the notices).
+        return self._ready.wait(max(0.0, self._started + timeout - time.monotonic()))
 
     def _listen(self) -> None:
         backoff = 0.2
