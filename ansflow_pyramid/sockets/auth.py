@@ -16,6 +16,7 @@ still never written, since only the session tween writes it.
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,7 +72,9 @@ def _environ(scope: dict[str, Any], path: str, method: str) -> dict[str, Any]:
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": str(client[0]),
         "wsgi.url_scheme": scheme,
-        "wsgi.input": None,
+        # The socket's requests have no body (a control command carries its own data).
+        "wsgi.input": io.BytesIO(b""),
+        "CONTENT_LENGTH": "0",
         "wsgi.errors": None,
         "wsgi.multithread": True,
         "wsgi.multiprocess": True,
@@ -82,7 +85,6 @@ def _environ(scope: dict[str, Any], path: str, method: str) -> dict[str, Any]:
         name = raw_name.decode("latin-1").upper().replace("-", "_")
         value = raw_value.decode("latin-1")
         if name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            environ[name] = value
             continue
         key = "HTTP_" + name
         environ[key] = f"{environ[key]},{value}" if key in environ else value
