@@ -29,6 +29,11 @@ from ansflow_pyramid.execution.events import (
     InProcessEventBus,
 )
 from ansflow_pyramid.execution.reaper import Reaper
+from ansflow_pyramid.execution.remote_scheduler import (
+    ObservationScheduler,
+    SchedulerSettings,
+    observer_enabled,
+)
 from ansflow_pyramid.execution.runners import RunnerRegistry, get_runner_registry
 from ansflow_pyramid.execution.specs import ExecutionStatus
 from ansflow_pyramid.execution.sse import StreamLimiter
@@ -63,6 +68,8 @@ class ExecutionRuntime:
         self._engine: Engine | None = None
         self._dispatcher: Dispatcher | None = None
         self._reaper: Reaper | None = None
+        self.remote_settings = SchedulerSettings.from_settings(registry.settings or {})
+        self._remote: ObservationScheduler | None = None
         self.closed = False
 
     @property
@@ -84,8 +91,28 @@ class ExecutionRuntime:
                         self.runners,
                         self.settings,
                         app_settings=dict(self.registry.settings or {}),
+                        remote_starter=lambda spec: self.remote.hand_off(spec),
                     )
         return self._engine
+
+    @property
+    def remote(self) -> ObservationScheduler:
+        """The scheduler observing remote runs (created on first use, started by
+        :meth:`start_remote_observer`)."""
+        if self._remote is None:
+            with self._lock:
+                if self._remote is None:
+                    self._remote = ObservationScheduler(
+                        self, self.remote_settings, self.engine.name
+                    )
+        return self._remote
+
+    def start_remote_observer(self, in_worker: bool = False) -> bool:
+        """Start observing remote runs if this process should (``ansflow.remote_observer``)."""
+        if not observer_enabled(self.remote_settings, self.settings.dispatch, in_worker):
+            return False
+        self.remote.start()
+        return True
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -178,8 +205,11 @@ class ExecutionRuntime:
             self.closed = True
             reaper, self._reaper = self._reaper, None
             dispatcher, self._dispatcher = self._dispatcher, None
+            remote, self._remote = self._remote, None
         if reaper is not None:
             reaper.stop()
+        if remote is not None:
+            remote.stop()
         if dispatcher is not None:
             dispatcher.close()
         for execution_id in self.active_ids():

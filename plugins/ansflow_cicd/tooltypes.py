@@ -9,8 +9,8 @@ and tools of that type can then be created, checked (``health_check/``,
 ``test_connection/``) and chosen for pipelines.  ``check(conn, timeout)`` receives a
 :class:`ToolConnection` (with the token decrypted) and returns a
 :class:`CheckResult`; it must give up after ``timeout`` seconds.  The cicd plugin
-registers ``local``, ``jenkins``, ``gitlab_ci`` and ``github_actions`` with simple
-HTTP reachability checks; declaring a type twice is a configuration conflict.
+registers ``local``; ``jenkins``, ``gitlab_ci`` and ``github_actions`` come with
+their plugins.  Declaring a type twice is a configuration conflict.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ class CheckResult:
 
 
 Check = Callable[[ToolConnection, float], CheckResult]
+#: ``validate(values) -> {field: [messages]}``: checks a tool's fields on create and
+#: update (``values`` has ``base_url``, ``username``, ``config`` and ``has_token``).
+Validate = Callable[[dict[str, Any]], dict[str, list[str]]]
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class ToolType:
     #: Whether tools of this type need a ``base_url`` (the local executor does not).
     requires_base_url: bool = True
     default_base_url: str = ""
+    validate: Validate | None = None
 
 
 def http_check(probe_path: str = "/", auth: str = "basic") -> Check:
@@ -106,17 +110,9 @@ def local_check(conn: ToolConnection, timeout: float) -> CheckResult:
     return CheckResult("authenticated", "The local executor is available.")
 
 
-BUILTIN_TOOL_TYPES = (
-    ToolType("local", "Local executor", local_check, requires_base_url=False),
-    ToolType("jenkins", "Jenkins", http_check("/api/json", auth="basic")),
-    ToolType("gitlab_ci", "GitLab CI", http_check("/api/v4/version", auth="private-token")),
-    ToolType(
-        "github_actions",
-        "GitHub Actions",
-        http_check("/user", auth="bearer"),
-        default_base_url="https://api.github.com",
-    ),
-)
+# Jenkins, GitLab CI and GitHub Actions come with their plugins (ansflow_jenkins,
+# ansflow_gitlab_ci, ansflow_github_actions), which also run pipelines on them.
+BUILTIN_TOOL_TYPES = (ToolType("local", "Local executor", local_check, requires_base_url=False),)
 
 
 def add_tool_type(
@@ -127,14 +123,17 @@ def add_tool_type(
     check: Check | None = None,
     requires_base_url: bool = True,
     default_base_url: str = "",
+    validate: Validate | None = None,
 ) -> None:
-    """Declare a CI/CD tool type; ``check`` defaults to an HTTP GET of the base URL."""
+    """Declare a CI/CD tool type; ``check`` defaults to an HTTP GET of the base URL,
+    ``validate`` (optional) checks a tool's fields on create and update."""
     tool_type = ToolType(
         name,
         label or name.replace("_", " ").title(),
         check or http_check("/"),
         requires_base_url=requires_base_url,
         default_base_url=default_base_url,
+        validate=validate,
     )
 
     def register() -> None:

@@ -1,0 +1,5 @@
+from pyramid.config import Configurator
+
+
+def includeme(config: Configurator) -> None:
+    pass
