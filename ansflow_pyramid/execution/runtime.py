@@ -9,6 +9,7 @@ migrate``) start no threads and open no connections.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from typing import Any
@@ -102,8 +103,10 @@ class ExecutionRuntime:
         if self._remote is None:
             with self._lock:
                 if self._remote is None:
+                    # Unique per runtime: leases tell observers apart, even two
+                    # applications in one process.
                     self._remote = ObservationScheduler(
-                        self, self.remote_settings, self.engine.name
+                        self, self.remote_settings, f"{self.engine.name}:{secrets.token_hex(3)}"
                     )
         return self._remote
 

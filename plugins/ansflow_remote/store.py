@@ -22,7 +22,7 @@ from ansflow_cicd.models import Execution, ExecutionLogLine, Tool
 from ansflow_cicd.secrets import get_secret_box
 from sqlalchemy import and_, func, insert, or_, select, update
 
-from ansflow_pyramid.db import utcnow
+from ansflow_pyramid.db import SQLITE_IMMEDIATE_OPTION, utcnow
 from ansflow_pyramid.execution.remote import HYBRID, REMOTE, RemoteTarget, RemoteTool
 from ansflow_pyramid.execution.remote_store import (
     FINISHED,
@@ -53,6 +53,10 @@ class SqlRemoteRunStore(RemoteRunStore):
     def __init__(self, registry: Any) -> None:
         self.registry = registry
         self.engine = registry["db_engine"]
+        # Transactions that read and then write take SQLite's write lock up front: a
+        # deferred one cannot upgrade once another writer committed (PostgreSQL
+        # ignores the option).
+        self.writer = self.engine.execution_options(**{SQLITE_IMMEDIATE_OPTION: True})
 
     # -- targets and tools -------------------------------------------------------------
     def remote_target(self, execution_id: int) -> RemoteTarget | None:
@@ -148,7 +152,7 @@ class SqlRemoteRunStore(RemoteRunStore):
 
     def create(self, run: RemoteRun, owner: str, lease_until: dt.datetime) -> bool:
         now = utcnow()
-        with self.engine.begin() as connection:
+        with self.writer.begin() as connection:
             exists = connection.scalar(
                 select(_runs.c.execution_id).where(_runs.c.execution_id == run.execution_id)
             )
@@ -201,7 +205,7 @@ class SqlRemoteRunStore(RemoteRunStore):
             .order_by(_runs.c.next_poll_at)
             .limit(limit)
         )
-        with self.engine.begin() as connection:
+        with self.writer.begin() as connection:
             ids = list(connection.scalars(candidates))
             if not ids:
                 return []
@@ -223,7 +227,7 @@ class SqlRemoteRunStore(RemoteRunStore):
         return [self._to_run(row) for row in rows]
 
     def renew(self, owner: str, lease_until: dt.datetime) -> list[int]:
-        with self.engine.begin() as connection:
+        with self.writer.begin() as connection:
             return list(
                 connection.scalars(
                     update(_runs)
@@ -236,7 +240,7 @@ class SqlRemoteRunStore(RemoteRunStore):
     def release(self, owner: str, execution_ids: Sequence[int]) -> None:
         if not execution_ids:
             return
-        with self.engine.begin() as connection:
+        with self.writer.begin() as connection:
             connection.execute(
                 update(_runs)
                 .where(_runs.c.lease_owner == owner, _runs.c.execution_id.in_(list(execution_ids)))
@@ -270,7 +274,7 @@ class SqlRemoteRunStore(RemoteRunStore):
             "lease_until": None if finished else lease_until,
             "updated_at": now,
         }
-        with self.engine.begin() as connection:
+        with self.writer.begin() as connection:
             saved = connection.execute(
                 update(_runs)
                 .where(_runs.c.execution_id == run.execution_id, _runs.c.lease_owner == owner)
@@ -308,7 +312,7 @@ class SqlRemoteRunStore(RemoteRunStore):
         return stored
 
     def nudge(self, execution_id: int) -> bool:
-        with self.engine.begin() as connection:
+        with self.writer.begin() as connection:
             result = connection.execute(
                 update(_runs)
                 .where(_runs.c.execution_id == execution_id, _runs.c.phase != FINISHED)

@@ -79,6 +79,7 @@ class FakeServer:
         self.requests: list[FakeRequest] = []
         self._fail: list[int] = []
         self._drop = 0
+        self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -96,6 +97,22 @@ class FakeServer:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
+            def setup(self) -> None:
+                super().setup()
+                with fake.lock:
+                    fake._connections.add(self.connection)
+
+            def finish(self) -> None:
+                with fake.lock:
+                    fake._connections.discard(self.connection)
+                super().finish()
+
+            def handle_one_request(self) -> None:
+                if fake._server is None:  # down: keep-alive connections die too
+                    self.close_connection = True
+                    return
+                super().handle_one_request()
 
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
@@ -151,6 +168,13 @@ class FakeServer:
         if server is not None:
             server.shutdown()
             server.server_close()
+        with self.lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self.stop()
