@@ -54,7 +54,8 @@ class CheckResult:
 
 Check = Callable[[ToolConnection, float], CheckResult]
 #: ``validate(values) -> {field: [messages]}``: checks a tool's fields on create and
-#: update (``values`` has ``base_url``, ``username``, ``config`` and ``has_token``).
+#: update (``values`` has ``base_url``, ``username``, ``config``, ``has_token`` and
+#: ``sets_token``: whether this request sets a new token).
 Validate = Callable[[dict[str, Any]], dict[str, list[str]]]
 
 

@@ -24,16 +24,14 @@ from ansflow_pyramid.execution.remote import RemoteTool
 
 
 def probe(registry: Any, tool: RemoteTool, timeout: float) -> str:
-    client = JenkinsClient(registry, tool)
-    response = client.whoami()
-    client.crumb()
+    response = JenkinsClient(registry, tool).whoami()
     version = response.headers.get("X-Jenkins", "")
     return f"Connected to Jenkins {version}".rstrip() + "."
 
 
 def validate(values: dict[str, Any]) -> dict[str, list[str]]:
     errors = base_url_errors(values)
-    if values.get("has_token") and not values.get("username"):
+    if values.get("sets_token") and not values.get("username"):
         errors["username"] = ["Jenkins authenticates with a user name and its API token."]
     job_name = (values.get("config") or {}).get("job_name")
     if job_name is not None and (not isinstance(job_name, str) or not job_name.strip()):

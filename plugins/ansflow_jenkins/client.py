@@ -58,8 +58,11 @@ class JenkinsClient:
                 if response.status_code == 404:
                     self._crumb = {}
                 else:
-                    data = response.json()
-                    self._crumb = {str(data["crumbRequestField"]): str(data["crumb"])}
+                    try:
+                        data = response.json()
+                        self._crumb = {str(data["crumbRequestField"]): str(data["crumb"])}
+                    except (ValueError, KeyError, TypeError) as error:
+                        raise RemoteError("Jenkins answered the crumb request oddly") from error
             return dict(self._crumb)
 
     def post(
@@ -91,7 +94,7 @@ class JenkinsClient:
 
     # -- server ----------------------------------------------------------------------------
     def whoami(self) -> httpx.Response:
-        return self.http.request("GET", "/api/json", params={"tree": "mode"}, expect=(200,))
+        return self.http.request("GET", "/api/json", expect=(200,))
 
     def jobs(self) -> list[dict[str, Any]]:
         return list(self.get_json("/api/json", {"tree": "jobs[name,url,color]"}).get("jobs", []))

@@ -40,6 +40,8 @@ def remote_check(
             return CheckResult("offline", str(error))
         except RemoteError as error:
             return CheckResult("error", str(error))
+        except (ValueError, KeyError, TypeError) as error:
+            return CheckResult("error", f"The tool gave an unexpected answer: {error}")
         return CheckResult("authenticated", message)
 
     return check

@@ -77,6 +77,14 @@ def remote_call() -> Iterator[None]:
         yield
     except RemoteError as error:
         raise api_error(error) from error
+    except (ValueError, KeyError, TypeError) as error:
+        # A tool answering something unexpected (not JSON, fields missing) is the
+        # tool's failure, reported as such rather than as our 500.
+        raise APIError(
+            f"The tool gave an unexpected answer ({type(error).__name__}).",
+            code="tool_unexpected_answer",
+            status=424,
+        ) from error
 
 
 def call(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
