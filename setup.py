@@ -37,6 +37,7 @@ requires = [
     "cryptography>=42",
     "rq>=1.16",
     "swagger-ui-py>=23.9",
+    "httpx>=0.27,<1",
 ]
 
 tests_require = [

@@ -611,7 +611,18 @@ class ObservationScheduler:
         changes = list(step_events) + leftovers
         if self._save(run, lines, None, changes) is None:
             return
-        self.runtime.store.mark_finished(run.execution_id, status, reason)
+        # The lines and the finished state are stored: nothing below may make the
+        # caller save them again.  Should the execution's end not be stored, the
+        # reaper fails it once its heartbeat (no longer renewed) is stale.
+        for attempt in range(3):
+            try:
+                self.runtime.store.mark_finished(run.execution_id, status, reason)
+                break
+            except Exception:
+                log.warning(
+                    "storing the end of execution %s failed", run.execution_id, exc_info=True
+                )
+                time.sleep(0.2 * (attempt + 1))
         event_data = dict(loaded.context.spec.event_data) if loaded else {}
         self.runtime.publish(
             ExecutionEvent(

@@ -92,6 +92,9 @@ class RemoteRun:
     next_poll_at: dt.datetime | None = None
     execution_status: str = "running"
     cancel_requested: bool = False
+    #: The stored state's version when it was read; a save of a stale copy (another
+    #: save happened since) is refused like a lost lease.
+    version: int = 0
 
     def state_json(self) -> dict[str, Any]:
         """The JSON document stored for the scheduler's fields."""
@@ -177,7 +180,9 @@ class RemoteRunStore(abc.ABC):
         """In one transaction: append ``lines`` after the execution's last line and
         store ``run``'s state (phase, handle, job cursors, failures...), only if
         ``owner`` still holds the lease.  Returns the stored lines with their
-        numbers, or None when the lease was lost (nothing was written)."""
+        numbers, or None when the lease was lost or ``run`` is stale (its
+        ``version`` is not the stored one): nothing was written then.  On success
+        ``run.version`` is the new version."""
 
     @abc.abstractmethod
     def release(self, owner: str, execution_ids: Sequence[int]) -> None:

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+from ansflow_pyramid.db.retryable import DatabaseRetryingProxy
 from ansflow_pyramid.execution.config import EngineSettings
 from ansflow_pyramid.execution.dispatch import (
     Dispatcher,
@@ -69,6 +70,7 @@ class ExecutionRuntime:
         self._engine: Engine | None = None
         self._dispatcher: Dispatcher | None = None
         self._reaper: Reaper | None = None
+        self._retrying_store: DatabaseRetryingProxy | None = None
         self.remote_settings = SchedulerSettings.from_settings(registry.settings or {})
         self._remote: ObservationScheduler | None = None
         self.closed = False
@@ -79,7 +81,12 @@ class ExecutionRuntime:
 
     @property
     def store(self) -> ExecutionStore:
-        return get_execution_store(self.registry)
+        # Every store method is a short transaction of its own: across a database
+        # restart it is retried rather than failing the run (or the RQ job).
+        store = get_execution_store(self.registry)
+        if self._retrying_store is None or self._retrying_store.wrapped is not store:
+            self._retrying_store = DatabaseRetryingProxy(store, self.settings.db_retry_budget)
+        return self._retrying_store  # type: ignore[return-value]
 
     @property
     def engine(self) -> Engine:
@@ -142,23 +149,50 @@ class ExecutionRuntime:
 
     # -- what the API calls ----------------------------------------------------------
     def submit(self, execution_id: int) -> None:
-        """Run a pending execution.  If it cannot even be queued, it fails at once
-        with the reason, instead of staying pending forever."""
+        """Run a pending execution.  If it cannot be queued, queueing is tried again
+        (``ansflow.dispatch_retries`` times, waiting ``dispatch_retry_delay`` seconds,
+        doubling) in the background; if it still cannot, the execution fails with
+        "could not be queued: ..." instead of staying pending forever."""
+        self._submit_attempt(execution_id, 0)
+
+    def _submit_attempt(self, execution_id: int, attempt: int) -> None:
         try:
             if self.settings.dispatch == "threads":
                 self.engine  # noqa: B018 - the engine must exist before its first job
             self.dispatcher.submit(execution_id)
+            return
         except Exception as error:
-            reason = f"could not be dispatched: {type(error).__name__}: {error}"
-            log.exception("execution %s %s", execution_id, reason)
-            try:
-                self.store.mark_finished(execution_id, ExecutionStatus.FAILED, reason)
-            finally:
-                self.publish(
-                    ExecutionEvent(
-                        STATUS, execution_id, {"status": ExecutionStatus.FAILED, "reason": reason}
-                    )
+            failure = f"{type(error).__name__}: {error}"
+        if attempt < self.settings.dispatch_retries and not self.closed:
+            delay = self.settings.dispatch_retry_delay * 2**attempt
+            log.warning(
+                "execution %s could not be queued (%s); trying again in %g s",
+                execution_id,
+                failure,
+                delay,
+            )
+            timer = threading.Timer(delay, self._submit_attempt, (execution_id, attempt + 1))
+            timer.daemon = True
+            timer.name = f"ansflow-dispatch-retry-{execution_id}"
+            timer.start()
+            return
+        self.fail_unclaimed(execution_id, f"could not be queued: {failure}")
+
+    def fail_unclaimed(self, execution_id: int, reason: str) -> bool:
+        """Fail a pending execution nobody will run, with ``reason``; publish it."""
+        log.error("execution %s failed: %s", execution_id, reason)
+        try:
+            marked = self.store.fail_unclaimed(execution_id, reason)
+        except Exception:
+            log.exception("could not store the failure of execution %s", execution_id)
+            return False
+        if marked:
+            self.publish(
+                ExecutionEvent(
+                    STATUS, execution_id, {"status": ExecutionStatus.FAILED, "reason": reason}
                 )
+            )
+        return marked
 
     def cancel(self, execution_id: int, by: str | None = None) -> None:
         """Tell whichever process runs ``execution_id`` to cancel it now (the stored

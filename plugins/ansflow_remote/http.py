@@ -2,12 +2,9 @@
 onto the remote backend's (:class:`RemoteUnavailable`, :class:`RemoteAuthError`...).
 
 Every call a CI plugin makes to a tool goes through :class:`ToolHTTP`, which sends it
-through the application's outbound client (timeouts, the address policy checked on
-the resolved IP, no credentials across redirects).
-
-The outbound client (``ansflow_pyramid.outbound``) is being finished in parallel;
-until it lands, :func:`get_outbound_client` below is a thin stand-in with the same
-interface, built on httpx, and this module is the only place to change when it does.
+through the application's outbound client (``ansflow_pyramid.outbound``: timeouts,
+the address policy checked on the resolved IP, redirects followed hop by hop without
+credentials across origins).
 """
 
 from __future__ import annotations
@@ -25,98 +22,11 @@ from ansflow_pyramid.execution.remote import (
     RemoteNotFound,
     RemoteUnavailable,
 )
-
-DEFAULT_TIMEOUT = 10.0
-
-
-class OutboundError(Exception):
-    """An outbound request failed (stand-in for ``ansflow_pyramid.outbound``)."""
-
-
-class OutboundAddressRefused(OutboundError):
-    """The resolved address is not allowed by the outbound policy."""
-
-
-class OutboundUnavailable(OutboundError):
-    """The remote host cannot be reached."""
-
-
-class OutboundTimeout(OutboundUnavailable):
-    """The remote host did not answer in time."""
-
-
-class _StandInClient:
-    """Same interface as the hardened ``OutboundClient`` (request only)."""
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
-
-    def request(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        params: Any = None,
-        json: Any = None,
-        data: Any = None,
-        content: Any = None,
-        auth: Any = None,
-        timeout: float | None = None,
-        follow_redirects: bool = True,
-        max_redirects: int = 5,
-    ) -> httpx.Response:
-        current_headers = dict(headers or {})
-        current_url, current_auth = url, auth
-        for _ in range(max_redirects + 1):
-            try:
-                response = self._client.request(
-                    method,
-                    current_url,
-                    headers=current_headers,
-                    params=params,
-                    json=json,
-                    data=data,
-                    content=content,
-                    auth=current_auth,
-                    timeout=timeout or self.timeout,
-                )
-            except httpx.TimeoutException as error:
-                raise OutboundTimeout(f"no answer from {httpx.URL(url).host}: {error}") from error
-            except httpx.HTTPError as error:
-                raise OutboundUnavailable(f"{httpx.URL(url).host}: {error}") from error
-            if not (follow_redirects and response.is_redirect and response.next_request):
-                return response
-            target = response.next_request.url
-            if (
-                target.host != httpx.URL(current_url).host
-                or target.scheme != httpx.URL(current_url).scheme
-            ):
-                # Credentials never follow a redirect to another origin.
-                current_headers = {
-                    k: v
-                    for k, v in current_headers.items()
-                    if k.lower() not in ("authorization", "private-token", "cookie")
-                }
-                current_auth = None
-            current_url, params = str(target), None
-            if response.status_code in (301, 302, 303):
-                method, json, data, content = "GET", None, None, None
-        raise OutboundError(f"more than {max_redirects} redirects from {url}")
-
-
-_clients: dict[int, _StandInClient] = {}
-
-
-def get_outbound_client(registry: Any) -> _StandInClient:
-    """The application's outbound client (stand-in; see the module docstring)."""
-    client = _clients.get(id(registry))
-    if client is None:
-        settings = getattr(registry, "settings", None) or {}
-        timeout = float(settings.get("ansflow.outbound_timeout_seconds") or DEFAULT_TIMEOUT)
-        client = _clients[id(registry)] = _StandInClient(timeout)
-    return client
+from ansflow_pyramid.outbound import (
+    OutboundAddressRefused,
+    OutboundError,
+    get_outbound_client,
+)
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:

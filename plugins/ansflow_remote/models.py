@@ -54,6 +54,8 @@ class RemoteRunRecord(TimestampMixin, Base):
     next_poll_at: Mapped[dt.datetime | None] = mapped_column(default=None)
     lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
     lease_until: Mapped[dt.datetime | None] = mapped_column(default=None)
+    #: Incremented by every save: a save of a stale copy of the state is refused.
+    version: Mapped[int] = mapped_column(default=0)
 
 
 class PipelineToolMapping(TimestampMixin, Base):

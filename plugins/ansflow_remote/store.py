@@ -143,6 +143,7 @@ class SqlRemoteRunStore(RemoteRunStore):
             cancel_sent_at=row.cancel_sent_at,
             finished_at=row.finished_at,
             next_poll_at=row.next_poll_at,
+            version=row.version,
         )
         run.load_state_json(row.state or {})
         if "status" in row._fields:
@@ -177,6 +178,7 @@ class SqlRemoteRunStore(RemoteRunStore):
                     next_poll_at=run.next_poll_at or now,
                     lease_owner=owner,
                     lease_until=lease_until,
+                    version=0,
                     created_at=now,
                     updated_at=now,
                 )
@@ -272,18 +274,24 @@ class SqlRemoteRunStore(RemoteRunStore):
             "next_poll_at": next_poll_at,
             "lease_owner": None if finished else owner,
             "lease_until": None if finished else lease_until,
+            "version": run.version + 1,
             "updated_at": now,
         }
         with self.writer.begin() as connection:
             saved = connection.execute(
                 update(_runs)
-                .where(_runs.c.execution_id == run.execution_id, _runs.c.lease_owner == owner)
+                .where(
+                    _runs.c.execution_id == run.execution_id,
+                    _runs.c.lease_owner == owner,
+                    _runs.c.version == run.version,
+                )
                 .values(**values)
                 .returning(_runs.c.execution_id)
             ).first()
             if saved is None:
                 connection.rollback()
                 return None
+            run.version += 1
             if not lines:
                 return []
             last = connection.scalar(

@@ -98,7 +98,7 @@ def test_one_observer_per_run_across_processes(alice, jenkins, make_app, tmp_pat
             f"/api/v1/cicd/executions/{execution['id']}/logs/", offset=0, limit=5000
         )["lines"]
     ]
-    assert [t for t in texts if t.startswith("x")] == [f"x{i}" for i in range(20)]
+    assert [t for t in texts if t.startswith("x")] == [f"x{i}" for i in range(20)], texts
     assert other.registry["ansflow.execution"].remote.is_running()
     # Roughly 1.5 s at a 0.1 s interval: far fewer polls than two observers would make.
     polls = jenkins.count("GET", "/1/api/json")

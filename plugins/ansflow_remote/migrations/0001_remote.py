@@ -44,6 +44,7 @@ def upgrade() -> None:
         sa.Column("next_poll_at", UTC, nullable=True),
         sa.Column("lease_owner", sa.String(length=200), nullable=True),
         sa.Column("lease_until", UTC, nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", UTC, nullable=False),
         sa.Column("updated_at", UTC, nullable=False),
         sa.ForeignKeyConstraint(
