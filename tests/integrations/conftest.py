@@ -86,3 +86,12 @@ def remote_pipeline(
         },
     )
     return pipeline, tool
+
+
+@pytest.fixture
+def gitlab():
+    from tests.integrations.fake_gitlab import FakeGitLab
+
+    fake = FakeGitLab().start()
+    yield fake
+    fake.close()
