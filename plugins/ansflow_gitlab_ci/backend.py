@@ -22,6 +22,7 @@ skipped                                                  cancelled / skipped
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import yaml
@@ -174,10 +175,9 @@ class GitLabBackend(RemoteBackend):
 
     def cancel(self, context: RemoteRunContext, handle: RemoteRunHandle | None) -> None:
         if handle is not None:
-            try:
+            # A pipeline that is gone has nothing left to stop.
+            with contextlib.suppress(RemoteNotFound):
                 self._client(context).cancel(int(handle.data["pipeline"]))
-            except RemoteNotFound:
-                pass
 
     def retry(self, context: RemoteRunContext, handle: RemoteRunHandle) -> None:
         """Retry the pipeline's failed and cancelled jobs on GitLab."""
