@@ -95,3 +95,12 @@ def gitlab():
     fake = FakeGitLab().start()
     yield fake
     fake.close()
+
+
+@pytest.fixture
+def github():
+    from tests.integrations.fake_github import FakeGitHub
+
+    fake = FakeGitHub().start()
+    yield fake
+    fake.close()
