@@ -141,3 +141,31 @@ def test_bad_input_on_remote_pipeline_actions(alice, jenkins, server, remote_app
         mallory.url(f"/api/v1/pipelines/pipelines/{pipeline['id']}/sync_to_tool/"), json={}
     )
     assert response.status_code == 404
+
+
+def test_hybrid_mode(alice, jenkins):
+    project = alice.post("/api/v1/projects/projects/", {"name": "hybrid"})
+    tool = make_tool(
+        alice, project["id"], "jenkins", jenkins.url, username="admin", token="api-token"
+    )
+
+    def hybrid(steps, name):
+        body = {
+            "name": name,
+            "project": project["id"],
+            "steps": steps,
+            "execution_mode": "hybrid",
+            "execution_tool": tool["id"],
+        }
+        pipeline = alice.post("/api/v1/pipelines/pipelines/", body)
+        return alice.wait_final(alice.run(pipeline["id"])["id"])
+
+    marked = {"conditions": {"run_on": "remote"}}
+    remote = hybrid([step("a", "echo on jenkins", **marked)], "all-remote")
+    assert remote["status"] == "success"
+    assert f"ansflow-pipeline-{remote['pipeline']}" in jenkins.jobs
+    local = hybrid([step("a", "echo here")], "all-local")
+    assert local["status"] == "success"
+    assert f"ansflow-pipeline-{local['pipeline']}" not in jenkins.jobs
+    mixed = hybrid([step("a", "echo here"), step("b", "echo there", **marked)], "mixed")
+    assert mixed["status"] == "failed" and "not supported yet" in mixed["error_message"]
