@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import re
 import resource
 import statistics
 import sys
@@ -51,6 +52,7 @@ from ansflow_pyramid.execution.sseclient import SSEClient
 from ansflow_pyramid.identity.services import create_user
 
 PASSWORD = "bench-password-123"
+BUILD_JSON = re.compile(r"/job/[^/]+/\d+/api/json")
 
 
 def fake_jenkins_process(pipe: Any) -> None:
