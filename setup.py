@@ -38,6 +38,8 @@ requires = [
     "rq>=1.16",
     "swagger-ui-py>=23.9",
     "httpx>=0.27,<1",
+    # The GitLab CI and GitHub Actions plugins write .gitlab-ci.yml and workflow files.
+    "PyYAML>=6.0",
 ]
 
 tests_require = [
