@@ -62,10 +62,10 @@ def test_the_bus_follows_the_redis_setting(ansflow_settings, redis_url):
 
 
 def test_without_a_store_the_engine_says_what_is_missing(ansflow_settings):
-    # The CI tool plugins build on cicd (they would include it): leave them out too.
+    # Analytics and the CI tool plugins build on cicd and would include it again.
     config = configure(
         ansflow_settings,
-        ansflow__exclude_plugins="cicd remote jenkins gitlab_ci github_actions",
+        ansflow__exclude_plugins="cicd analytics remote jenkins gitlab_ci github_actions",
     )
     with pytest.raises(NoExecutionStore, match="set_execution_store"):
         get_execution_store(config.registry)
