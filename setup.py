@@ -42,6 +42,9 @@ requires = [
     "uvicorn>=0.30",
     "websockets>=13",
     "httptools>=0.6",
+    "httpx>=0.27,<1",
+    # The GitLab CI and GitHub Actions plugins write .gitlab-ci.yml and workflow files.
+    "PyYAML>=6.0",
 ]
 
 tests_require = [
