@@ -37,12 +37,14 @@ requires = [
     "cryptography>=42",
     "rq>=1.16",
     "swagger-ui-py>=23.9",
-    "httpx>=0.27,<1",
     # The ASGI entry point (WebSockets next to the HTTP API): see ansflow_pyramid/sockets.
     "a2wsgi>=1.10",
     "uvicorn>=0.30",
     "websockets>=13",
     "httptools>=0.6",
+    "httpx>=0.27,<1",
+    # The GitLab CI and GitHub Actions plugins write .gitlab-ci.yml and workflow files.
+    "PyYAML>=6.0",
 ]
 
 tests_require = [

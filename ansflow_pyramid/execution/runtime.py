@@ -9,6 +9,7 @@ migrate``) start no threads and open no connections.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from typing import Any
@@ -30,6 +31,11 @@ from ansflow_pyramid.execution.events import (
     InProcessEventBus,
 )
 from ansflow_pyramid.execution.reaper import Reaper
+from ansflow_pyramid.execution.remote_scheduler import (
+    ObservationScheduler,
+    SchedulerSettings,
+    observer_enabled,
+)
 from ansflow_pyramid.execution.runners import RunnerRegistry, get_runner_registry
 from ansflow_pyramid.execution.specs import ExecutionStatus
 from ansflow_pyramid.execution.sse import StreamLimiter
@@ -65,6 +71,8 @@ class ExecutionRuntime:
         self._dispatcher: Dispatcher | None = None
         self._reaper: Reaper | None = None
         self._retrying_store: DatabaseRetryingProxy | None = None
+        self.remote_settings = SchedulerSettings.from_settings(registry.settings or {})
+        self._remote: ObservationScheduler | None = None
         self.closed = False
 
     @property
@@ -91,8 +99,30 @@ class ExecutionRuntime:
                         self.runners,
                         self.settings,
                         app_settings=dict(self.registry.settings or {}),
+                        remote_starter=lambda spec: self.remote.hand_off(spec),
                     )
         return self._engine
+
+    @property
+    def remote(self) -> ObservationScheduler:
+        """The scheduler observing remote runs (created on first use, started by
+        :meth:`start_remote_observer`)."""
+        if self._remote is None:
+            with self._lock:
+                if self._remote is None:
+                    # Unique per runtime: leases tell observers apart, even two
+                    # applications in one process.
+                    self._remote = ObservationScheduler(
+                        self, self.remote_settings, f"{self.engine.name}:{secrets.token_hex(3)}"
+                    )
+        return self._remote
+
+    def start_remote_observer(self, in_worker: bool = False) -> bool:
+        """Start observing remote runs if this process should (``ansflow.remote_observer``)."""
+        if not observer_enabled(self.remote_settings, self.settings.dispatch, in_worker):
+            return False
+        self.remote.start()
+        return True
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -212,8 +242,11 @@ class ExecutionRuntime:
             self.closed = True
             reaper, self._reaper = self._reaper, None
             dispatcher, self._dispatcher = self._dispatcher, None
+            remote, self._remote = self._remote, None
         if reaper is not None:
             reaper.stop()
+        if remote is not None:
+            remote.stop()
         if dispatcher is not None:
             dispatcher.close()
         for execution_id in self.active_ids():

@@ -11,8 +11,9 @@ and tools of that type can then be created, checked (``health_check/``,
 application's hardened outbound HTTP client) and returns a :class:`CheckResult`; it
 must give up after ``timeout`` seconds and make its HTTP calls through ``conn.client``
 (``ansflow_pyramid.outbound``), never with another HTTP library.  The cicd plugin
-registers ``local``, ``jenkins``, ``gitlab_ci`` and ``github_actions`` with simple
-HTTP reachability checks; declaring a type twice is a configuration conflict.
+registers ``local``; ``jenkins``, ``gitlab_ci`` and ``github_actions`` come with
+their plugins (which also run pipelines on them).  Declaring a type twice is a
+configuration conflict.
 """
 
 from __future__ import annotations
@@ -74,6 +75,10 @@ class CheckResult:
 
 
 Check = Callable[[ToolConnection, float], CheckResult]
+#: ``validate(values) -> {field: [messages]}``: checks a tool's fields on create and
+#: update (``values`` has ``base_url``, ``username``, ``config``, ``has_token`` and
+#: ``sets_token``: whether this request sets a new token).
+Validate = Callable[[dict[str, Any]], dict[str, list[str]]]
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class ToolType:
     #: Whether tools of this type need a ``base_url`` (the local executor does not).
     requires_base_url: bool = True
     default_base_url: str = ""
+    validate: Validate | None = None
 
 
 def http_check(probe_path: str = "/", auth: str = "basic") -> Check:
@@ -131,17 +137,9 @@ def local_check(conn: ToolConnection, timeout: float) -> CheckResult:
     return CheckResult("authenticated", "The local executor is available.")
 
 
-BUILTIN_TOOL_TYPES = (
-    ToolType("local", "Local executor", local_check, requires_base_url=False),
-    ToolType("jenkins", "Jenkins", http_check("/api/json", auth="basic")),
-    ToolType("gitlab_ci", "GitLab CI", http_check("/api/v4/version", auth="private-token")),
-    ToolType(
-        "github_actions",
-        "GitHub Actions",
-        http_check("/user", auth="bearer"),
-        default_base_url="https://api.github.com",
-    ),
-)
+# Jenkins, GitLab CI and GitHub Actions come with their plugins (ansflow_jenkins,
+# ansflow_gitlab_ci, ansflow_github_actions), which also run pipelines on them.
+BUILTIN_TOOL_TYPES = (ToolType("local", "Local executor", local_check, requires_base_url=False),)
 
 
 def add_tool_type(
@@ -152,14 +150,17 @@ def add_tool_type(
     check: Check | None = None,
     requires_base_url: bool = True,
     default_base_url: str = "",
+    validate: Validate | None = None,
 ) -> None:
-    """Declare a CI/CD tool type; ``check`` defaults to an HTTP GET of the base URL."""
+    """Declare a CI/CD tool type; ``check`` defaults to an HTTP GET of the base URL,
+    ``validate`` (optional) checks a tool's fields on create and update."""
     tool_type = ToolType(
         name,
         label or name.replace("_", " ").title(),
         check or http_check("/"),
         requires_base_url=requires_base_url,
         default_base_url=default_base_url,
+        validate=validate,
     )
 
     def register() -> None:
