@@ -51,6 +51,7 @@ def test_fuzz_outbound_actions_and_streams(make_app, testapp, dbsession):
                     "project": project["id"],
                     "tool_type": tool_type,
                     "base_url": fake_ci.url,
+                    "username": "robot",
                     "token": "t",
                 },
                 headers=headers,
