@@ -192,15 +192,7 @@ def test_tool_fields_on_detail_and_list(api):
     assert alice.get(f"/api/v1/cicd/tools/{tool['id']}/").json["is_active"] is True
 
 
-def test_health_check_answers_is_healthy_and_detailed_status(make_app, testapp, dbsession):
-    from webtest import TestApp
-
-    from tests.domain.conftest import API
-
-    # The "down" tool is a closed loopback port, which the outbound policy refuses
-    # unless allowed: this application allows loopback, so the check reaches it.
-    app = make_app(ansflow__outbound_allowed_networks="127.0.0.0/8")
-    api = API(TestApp(app, extra_environ={"HTTP_HOST": "localhost"}), dbsession)
+def test_health_check_answers_is_healthy_and_detailed_status(api):
     alice = api.as_user("alice")
     project = make_project(alice)
     local = alice.post("/api/v1/cicd/tools/create_local_executor/", {"project": project["id"]}).json
