@@ -318,7 +318,7 @@ class AnsibleExecution(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     step_execution: Mapped[StepExecution] = relationship(lazy="joined", innerjoin=True)
-    execution: Mapped[Execution] = relationship(lazy="noload")
+    execution: Mapped[Execution] = relationship(lazy="raise")
 
     # The run's state is the engine's, read through its step execution.
     @property

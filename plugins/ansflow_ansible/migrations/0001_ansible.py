@@ -16,7 +16,7 @@ from ansflow_pyramid.db.base import JSONDocument
 revision = "0001_ansible"
 down_revision = None
 branch_labels = ("ansflow_ansible",)
-depends_on = ("0002_core_identity", "0001_projects", "0001_cicd")
+depends_on = ("0002_core_identity", "0001_cicd")
 
 
 def upgrade() -> None:
