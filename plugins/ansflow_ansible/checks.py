@@ -83,7 +83,7 @@ def parse_inventory(
         if result.timed_out:
             raise InvalidAnsibleContent("content", "ansible-inventory did not finish in time")
         if result.returncode != 0 or not output.exists():
-            raise InvalidAnsibleContent("content", ansible_message(result.output))
+            raise InvalidAnsibleContent("content", private.hide(ansible_message(result.output)))
         document = json.loads(output.read_text(encoding="utf-8"))
     finally:
         private.remove()
@@ -120,8 +120,8 @@ def syntax_check(content: str, settings: Mapping[str, Any]) -> str:
             "content", "ansible-playbook --syntax-check did not finish in time"
         )
     if result.returncode != 0:
-        raise InvalidAnsibleContent("content", ansible_message(result.output))
-    return ansible_message(result.output)
+        raise InvalidAnsibleContent("content", private.hide(ansible_message(result.output)))
+    return private.hide(ansible_message(result.output))
 
 
 def host_inventory(name: str, variables: Mapping[str, Any]) -> str:
@@ -159,7 +159,6 @@ def run_module(
             str(controller),
             "-m",
             module,
-            "--one-line",
             *credential_arguments(private, secrets),
         ]
         result = run_command(
@@ -171,7 +170,7 @@ def run_module(
         report = read_report(private.events_path)
     finally:
         private.remove()
-    output = ansible_message(result.output)
+    output = private.hide(ansible_message(result.output))
     for secret in secrets.values():
         output = output.replace(secret, "********")
     return AdHocResult(report, result.returncode, output, result.timed_out)

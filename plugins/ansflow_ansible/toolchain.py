@@ -100,6 +100,10 @@ class PrivateDirectory:
             handle.write(text)
         return target
 
+    def hide(self, text: str) -> str:
+        """``text`` without this directory's path (messages name files by their name)."""
+        return text.replace(f"{self.path}/", "").replace(str(self.path), ".")
+
     def remove(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
 
@@ -119,7 +123,8 @@ def ansible_environment(
     The configuration file is an empty one of the run's own, so neither
     ``/etc/ansible/ansible.cfg`` nor an ``ansible.cfg`` in a checked-out workspace
     changes how the platform runs Ansible.  SSH connection sharing is off: a
-    ``ControlPersist`` master would outlive the run, outside its process group.
+    ``ControlPersist`` master would outlive the run, outside its process group;
+    pipelining (on unless ``ansflow.ansible.pipelining = false``) makes up for it.
     """
     settings = settings or {}
     if base is None:
@@ -142,6 +147,8 @@ def ansible_environment(
             if host_key_checking in ("1", "true", "yes")
             else "False",
             "ANSIBLE_SSH_ARGS": "-o ControlMaster=no -o ControlPersist=no",
+            # One SSH connection per task instead of four (copy, chmod, run, remove).
+            "ANSIBLE_PIPELINING": str(settings.get("ansflow.ansible.pipelining", "True")),
             "ANSIBLE_TIMEOUT": str(settings.get("ansflow.ansible.connect_timeout", "10")),
             "ANSIBLE_DEPRECATION_WARNINGS": "0",
             "PYTHONUNBUFFERED": "1",
