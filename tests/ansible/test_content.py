@@ -53,10 +53,14 @@ def test_playbook_validation_and_syntax_check_use_ansible_playbook(world):
     assert "conflicting action statements" in error["errors"]["content"][0]
     api.post(f"/api/v1/ansible/playbooks/{broken['id']}/syntax_check/", status=400)
     # Not YAML at all: still Ansible's message, still a JSON 400.
-    error = api.post("/api/v1/ansible/playbooks/validate/", {"content": "- hosts: [unclosed"}, status=400)
+    error = api.post(
+        "/api/v1/ansible/playbooks/validate/", {"content": "- hosts: [unclosed"}, status=400
+    )
     assert error["errors"]["content"][0]
     good = world.playbook("good-play", GOOD_PLAYBOOK)
-    assert api.post(f"/api/v1/ansible/playbooks/{good['id']}/validate_playbook/", status=200)["valid"]
+    assert api.post(f"/api/v1/ansible/playbooks/{good['id']}/validate_playbook/", status=200)[
+        "valid"
+    ]
     stored = api.get(f"/api/v1/ansible/playbooks/{good['id']}/")
     assert stored["is_validated"] and stored["syntax_check_passed"]
 
@@ -74,7 +78,9 @@ def test_versions_restore_content_exactly(world):
     ).raise_for_status()
     api.post(f"/api/v1/ansible/playbooks/{playbook['id']}/create_version/", {"version": "2.0"})
     api.post(
-        f"/api/v1/ansible/playbooks/{playbook['id']}/create_version/", {"version": "2.0"}, status=409
+        f"/api/v1/ansible/playbooks/{playbook['id']}/create_version/",
+        {"version": "2.0"},
+        status=409,
     )
     restored = api.post(
         f"/api/v1/ansible/playbooks/{playbook['id']}/restore_version/",
@@ -125,11 +131,21 @@ def test_inventories_are_generated_from_hosts_and_groups(world):
     assert cycle.status_code == 400, cycle.text
     web1 = api.post(
         "/api/v1/ansible/hosts/",
-        {"hostname": "web1", "ip_address": "10.0.0.5", "project": world.project, "groups": [group["id"]]},
+        {
+            "hostname": "web1",
+            "ip_address": "10.0.0.5",
+            "project": world.project,
+            "groups": [group["id"]],
+        },
     )
     db1 = api.post(
         "/api/v1/ansible/hosts/",
-        {"hostname": "db1", "ip_address": "10.0.0.6", "project": world.project, "username": "admin"},
+        {
+            "hostname": "db1",
+            "ip_address": "10.0.0.6",
+            "project": world.project,
+            "username": "admin",
+        },
     )
     assert web1["groups"] == [group["id"]]
     inventory = api.post(
@@ -162,11 +178,17 @@ def test_inventories_are_generated_from_hosts_and_groups(world):
         f"/api/v1/ansible/inventories/{inventory['id']}/generate_inventory/", format="yaml"
     )["content"]
     assert "web1" in yaml_text
-    assert [h["hostname"] for h in api.get(f"/api/v1/ansible/inventories/{inventory['id']}/hosts/")] == ["db1"]
-    assert [g["name"] for g in api.get(f"/api/v1/ansible/inventories/{inventory['id']}/groups/")] == ["web"]
+    assert [
+        h["hostname"] for h in api.get(f"/api/v1/ansible/inventories/{inventory['id']}/hosts/")
+    ] == ["db1"]
+    assert [
+        g["name"] for g in api.get(f"/api/v1/ansible/inventories/{inventory['id']}/groups/")
+    ] == ["web"]
     members = api.get(f"/api/v1/ansible/host-groups/{group['id']}/hosts/")
     assert [m["hostname"] for m in members["results"]] == ["web1"]
     api.post(
-        f"/api/v1/ansible/host-groups/{group['id']}/remove_hosts/", {"host_ids": [web1["id"]]}, status=200
+        f"/api/v1/ansible/host-groups/{group['id']}/remove_hosts/",
+        {"host_ids": [web1["id"]]},
+        status=200,
     )
     assert api.get(f"/api/v1/ansible/host-groups/{group['id']}/hosts/")["count"] == 0
