@@ -30,6 +30,7 @@ Settings (all optional):
 from __future__ import annotations
 
 from ansflow_pipelines.resources import PipelineCollection
+from pyramid.authorization import DENY_ALL, Allow
 from pyramid.config import Configurator
 
 from ansflow_ansible import views
@@ -52,6 +53,7 @@ from ansflow_ansible.schemas import (
     ValidationOut,
     VersionOut,
 )
+from ansflow_pyramid.identity import AUTHENTICATED
 
 PREFIX = "/api/v1/ansible"
 
@@ -111,13 +113,15 @@ def _resources(config: Configurator) -> None:
         path=f"{PREFIX}/inventory-groups",
         description="Host groups listed in inventories, with group variables.",
     )
-    config.add_api_endpoint(
+    overview = config.add_api_endpoint(
         "ansible.stats_overview",
         f"{PREFIX}/stats/overview",
         views.overview,
         permission="view",
         description="Counts of the Ansible objects and runs the caller can see.",
     )
+    # Any signed-in user; the counts cover what they may see.
+    overview.__acl__ = [(Allow, AUTHENTICATED, ("view",)), DENY_ALL]
 
 
 def _inventory_actions(config: Configurator) -> None:

@@ -73,6 +73,16 @@ def playbook_arguments(parameters: AnsibleParameters) -> list[str]:
     return argv
 
 
+def mask_list(secrets: list[str]) -> list[str]:
+    """What output must never show: each secret, and each line of a multi-line one
+    (a key printed by a task arrives line by line), longest first."""
+    found = {secret for secret in secrets if len(secret) >= 4}
+    for secret in secrets:
+        if "\n" in secret:
+            found.update(line.strip() for line in secret.splitlines() if len(line.strip()) >= 16)
+    return sorted(found, key=len, reverse=True)
+
+
 class AnsibleStepRunner(LocalShellRunner):
     """Runs one ``ansible`` step; see the module documentation."""
 
@@ -109,7 +119,7 @@ class AnsibleStepRunner(LocalShellRunner):
                     message for messages in (error.errors or {}).values() for message in messages
                 )
                 raise RuntimeError(detail or error.detail) from None
-        self.secrets = secrets.values()
+        self.secrets = mask_list(secrets.values())
         private = PrivateDirectory(settings.get("ansflow.ansible.private_root"))
         self.private = private
         inventory_file = private.write(
@@ -138,19 +148,30 @@ class AnsibleStepRunner(LocalShellRunner):
             environment=environment,
         )
 
+    def mask(self, value: Any) -> Any:
+        """``value`` (text, or a JSON document) with every secret replaced by a mask."""
+        if isinstance(value, str):
+            for secret in self.secrets:
+                if secret in value:
+                    value = value.replace(secret, MASK)
+            return value
+        if isinstance(value, dict):
+            return {key: self.mask(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.mask(item) for item in value]
+        return value
+
     def stream_output(self) -> Iterator[str]:
-        secrets = [s for s in self.secrets if len(s) >= 4]
         for line in super().stream_output():
-            for secret in secrets:
-                if secret in line:
-                    line = line.replace(secret, MASK)
-            yield line
+            yield self.mask(line)
 
     def wait(self, timeout: float | None = None) -> StepOutcome:
         outcome = super().wait(timeout)
         if self.private is None or self.context is None:
             return outcome
         report = read_report(self.private.events_path)
+        report.task_results = [self.mask(result) for result in report.task_results]
+        report.failure = self.mask(report.failure)
         self.report = report
         succeeded = outcome.exit_code == 0 and not outcome.error
         try:
@@ -177,8 +198,7 @@ class AnsibleStepRunner(LocalShellRunner):
             error = f"host {host} unreachable: {message}"
         else:
             error = outcome.error or f"ansible-playbook exited with code {outcome.exit_code}"
-        for secret in self.secrets:
-            error = error.replace(secret, MASK)
+        error = self.mask(error)
         return StepOutcome(
             exit_code=outcome.exit_code,
             error=error[:2000],
