@@ -37,6 +37,10 @@ requires = [
     "cryptography>=42",
     "rq>=1.16",
     "swagger-ui-py>=23.9",
+    # The Ansible plugin runs Ansible's own programs (ansible-playbook, ansible,
+    # ansible-inventory), installed next to the application's Python.
+    "ansible-core>=2.17",
+    "PyYAML>=6.0",
 ]
 
 tests_require = [
