@@ -9,7 +9,7 @@ Body fields that AnsFlow's clients spell two ways accept both (``project`` /
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ansflow_projects.fields import Bool, BoundedInt, Id, JSONArray, JSONObject, Name, Text
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
@@ -34,13 +34,19 @@ ConnectionType = Literal[CONNECTION_TYPES]  # type: ignore[valid-type]
 BecomeMethod = Literal[BECOME_METHODS]  # type: ignore[valid-type]
 HostStatus = Literal[HOST_STATUSES]  # type: ignore[valid-type]
 
+#: An optional id.  ``Id | None`` would document its bounds as pydantic's ``ge``/``le``
+#: inside ``anyOf`` (not JSON Schema), so the optional form states them plainly.
+OptionalId = Annotated[int, Field(ge=1, le=2**31 - 1)] | None
+
 Content = Text(1_000_000)
 ShortText = Text(500)
 Version = Text(50)
 
 
 def project_field() -> Any:
-    """The owning project; omitted (null) makes a global object, for superusers only."""
+    """The owning project of a playbook; omitted (null) makes a global playbook (a
+    shared template), for superusers only.  Inventories, credentials, hosts and groups
+    always belong to a project."""
     return Field(default=None, validation_alias=AliasChoices("project", "project_id"))
 
 
@@ -62,7 +68,7 @@ class InventoryFields(BaseModel):
 
 
 class InventoryCreate(InventoryFields):
-    project: Id | None = project_field()
+    project: Id = Field(validation_alias=AliasChoices("project", "project_id"))
 
 
 class InventoryOut(ReadSchema):
@@ -104,7 +110,7 @@ class VersionCreate(BaseModel):
 
 
 class VersionRestore(BaseModel):
-    version_id: Id | None = Field(default=None, validation_alias=AliasChoices("version_id", "id"))
+    version_id: OptionalId = Field(default=None, validation_alias=AliasChoices("version_id", "id"))
     version: Version | None = None
 
 
@@ -146,7 +152,7 @@ class PlaybookFields(BaseModel):
 
 
 class PlaybookCreate(PlaybookFields):
-    project: Id | None = project_field()
+    project: OptionalId = project_field()
 
 
 class PlaybookOut(ReadSchema):
@@ -183,7 +189,7 @@ class PlaybookOut(ReadSchema):
 
 class FromTemplate(BaseModel):
     name: Name
-    project: Id | None = project_field()
+    project: OptionalId = project_field()
     description: Text(10_000) | None = None
 
 
@@ -199,7 +205,7 @@ class AnsibleParameters(BaseModel):
 
     playbook_id: Id = Field(validation_alias=AliasChoices("playbook_id", "playbook"))
     inventory_id: Id = Field(validation_alias=AliasChoices("inventory_id", "inventory"))
-    credential_id: Id | None = Field(
+    credential_id: OptionalId = Field(
         default=None, validation_alias=AliasChoices("credential_id", "credential")
     )
     extra_vars: JSONObject = Field(default_factory=dict)
@@ -217,7 +223,7 @@ class ExecuteRequest(BaseModel):
     options (``extra_vars``, ``tags``, ``limit``, ``check_mode``, ``become``...)."""
 
     inventory_id: Id = Field(validation_alias=AliasChoices("inventory_id", "inventory"))
-    credential_id: Id | None = Field(
+    credential_id: OptionalId = Field(
         default=None, validation_alias=AliasChoices("credential_id", "credential")
     )
     parameters: JSONObject = Field(default_factory=dict)
@@ -260,14 +266,14 @@ class CredentialFields(BaseModel):
     credential_type: CredentialType = "ssh_key"
     username: Text(200) = ""
     # Write-only: null keeps the stored value, "" removes it.
-    password: Text(10_000) | None = None
-    ssh_private_key: Text(100_000) | None = None
-    vault_password: Text(10_000) | None = None
-    sudo_password: Text(10_000) | None = None
+    password: Text(1024) | None = None
+    ssh_private_key: Text(16_384) | None = None
+    vault_password: Text(1024) | None = None
+    sudo_password: Text(1024) | None = None
 
 
 class CredentialCreate(CredentialFields):
-    project: Id | None = project_field()
+    project: Id = Field(validation_alias=AliasChoices("project", "project_id"))
 
 
 class CredentialOut(ReadSchema):
@@ -289,13 +295,13 @@ class CredentialOut(ReadSchema):
 class ConnectionTest(BaseModel):
     """``credentials/{id}/test_connection/`` and ``hosts/test_connection/``."""
 
-    host_id: Id | None = Field(default=None, validation_alias=AliasChoices("host_id", "host"))
+    host_id: OptionalId = Field(default=None, validation_alias=AliasChoices("host_id", "host"))
     hostname: Text(255) | None = None
     ip_address: Text(64) = ""
     port: BoundedInt(1, 65535) = 22
     username: Text(200) = ""
     connection_type: ConnectionType = "ssh"
-    credential_id: Id | None = Field(
+    credential_id: OptionalId = Field(
         default=None, validation_alias=AliasChoices("credential_id", "credential")
     )
     variables: JSONObject = Field(default_factory=dict)
@@ -316,7 +322,7 @@ class HostFields(BaseModel):
     ip_address: Text(64) = ""
     port: BoundedInt(1, 65535) = 22
     username: Text(200) = ""
-    credential: Id | None = Field(
+    credential: OptionalId = Field(
         default=None, validation_alias=AliasChoices("credential", "credential_id")
     )
     connection_type: ConnectionType = "ssh"
@@ -327,7 +333,7 @@ class HostFields(BaseModel):
 
 
 class HostCreate(HostFields):
-    project: Id | None = project_field()
+    project: Id = Field(validation_alias=AliasChoices("project", "project_id"))
     groups: list[Id] = Field(default_factory=list, max_length=1000)
 
 
@@ -364,12 +370,12 @@ class BatchCheck(BaseModel):
 class HostGroupFields(BaseModel):
     name: Name
     description: Text(10_000) = ""
-    parent: Id | None = Field(default=None, validation_alias=AliasChoices("parent", "parent_id"))
+    parent: OptionalId = Field(default=None, validation_alias=AliasChoices("parent", "parent_id"))
     variables: JSONObject = Field(default_factory=dict)
 
 
 class HostGroupCreate(HostGroupFields):
-    project: Id | None = project_field()
+    project: Id = Field(validation_alias=AliasChoices("project", "project_id"))
 
 
 class HostGroupOut(ReadSchema):
