@@ -152,7 +152,8 @@ def run_module(
         controller = private.write("controller.yml", CONTROLLER_VARS)
         argv = [
             _executable("ansible"),
-            host,
+            # The inventory holds this one host; its name never reaches the command line.
+            "all",
             "-i",
             str(inventory),
             "-i",
@@ -170,7 +171,17 @@ def run_module(
         report = read_report(private.events_path)
     finally:
         private.remove()
-    output = private.hide(ansible_message(result.output))
-    for secret in secrets.values():
-        output = output.replace(secret, "********")
-    return AdHocResult(report, result.returncode, output, result.timed_out)
+
+    def mask(text: str) -> str:
+        text = private.hide(text)
+        for secret in secrets.values():
+            text = text.replace(secret, "********")
+        return text
+
+    report.failure = mask(report.failure)
+    report.unreachable = {host: mask(message) for host, message in report.unreachable.items()}
+    for event in report.task_results:
+        event["message"] = mask(str(event.get("message") or ""))
+    return AdHocResult(
+        report, result.returncode, mask(ansible_message(result.output)), result.timed_out
+    )

@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from ansflow_projects.fields import Bool, BoundedInt, Id, JSONArray, JSONObject, Name, Text
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 from ansflow_ansible.models import (
     BECOME_METHODS,
@@ -37,6 +37,14 @@ HostStatus = Literal[HOST_STATUSES]  # type: ignore[valid-type]
 #: An optional id.  ``Id | None`` would document its bounds as pydantic's ``ge``/``le``
 #: inside ``anyOf`` (not JSON Schema), so the optional form states them plainly.
 OptionalId = Annotated[int, Field(ge=1, le=2**31 - 1)] | None
+
+#: A host's inventory name: a host name, an address, or an Ansible range (``web[1:3]``).
+HostName = Annotated[
+    str,
+    StringConstraints(
+        strict=True, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:\[\]-]*$"
+    ),
+]
 
 Content = Text(1_000_000)
 ShortText = Text(500)
@@ -296,7 +304,7 @@ class ConnectionTest(BaseModel):
     """``credentials/{id}/test_connection/`` and ``hosts/test_connection/``."""
 
     host_id: OptionalId = Field(default=None, validation_alias=AliasChoices("host_id", "host"))
-    hostname: Text(255) | None = None
+    hostname: HostName | None = None
     ip_address: Text(64) = ""
     port: BoundedInt(1, 65535) = 22
     username: Text(200) = ""
@@ -318,7 +326,7 @@ class CheckOut(BaseModel):
 
 # -- hosts and groups -----------------------------------------------------------------
 class HostFields(BaseModel):
-    hostname: Text(255, min_length=1)
+    hostname: HostName
     ip_address: Text(64) = ""
     port: BoundedInt(1, 65535) = 22
     username: Text(200) = ""
