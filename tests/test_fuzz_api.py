@@ -6,7 +6,8 @@ schema-valid input accepted.  Requests carry a superuser's token so they reach t
 views, and a project, pipeline and execution exist so ids resolve.
 
 Operations that reach outside the process are left out: tool health checks, connection
-tests and Ansible host checks would contact whatever URL or host the fuzzer invented, and event streams stay
+tests and Ansible host checks would contact whatever URL or host the fuzzer invented, an
+atomic step's ``test/`` would run whatever command it invented, and event streams stay
 open until an execution ends.
 """
 
@@ -24,6 +25,7 @@ EXAMPLES = int(os.environ.get("ANSFLOW_FUZZ_EXAMPLES", "6"))
 OUTBOUND_OR_STREAMING = (
     "health_check/",
     "test_connection/",
+    "/test/",
     "events/",
     # Ansible host checks log in to whatever host the fuzzer invented.
     "check_connectivity/",
@@ -31,7 +33,8 @@ OUTBOUND_OR_STREAMING = (
     "batch_check/",
     # Ansible validations start ansible-playbook / ansible-inventory (a second or more
     # each); tests/ansible/ covers their input handling.
-    "validate/",
+    "inventories/validate/",
+    "playbooks/validate/",
     "validate_inventory/",
     "validate_playbook/",
     "syntax_check/",

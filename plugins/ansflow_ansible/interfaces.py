@@ -1,7 +1,8 @@
 """What the Ansible plugin's services take and raise.
 
 Services (:mod:`ansflow_ansible.services`) take a database session and an
-:class:`Actor` (never a request), so views, the engine's runner and command-line
+:class:`Actor` (the projects plugin's: who acts, and whether they see every project;
+never a request), so views, the engine's runner and command-line
 tools share each rule.  They raise the exceptions below, which are
 :class:`~ansflow_pyramid.api.APIError` subclasses: the API's exception views render
 them as JSON errors (``{"detail", "code", "errors"?}``) with their status.
@@ -9,17 +10,18 @@ them as JSON errors (``{"detail", "code", "errors"?}``) with their status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ansflow_projects.interfaces import SYSTEM, Actor
 
 from ansflow_pyramid.api import APIError, Conflict, ValidationFailed
 
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asks: a user id (None for the system) and whether they are a superuser."""
-
-    user_id: int | None
-    is_superuser: bool = False
+__all__ = [
+    "SYSTEM",
+    "Actor",
+    "AnsibleNotInstalled",
+    "InvalidAnsibleContent",
+    "VersionExists",
+    "WrongProject",
+]
 
 
 class InvalidAnsibleContent(ValidationFailed):

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from ansflow_cicd.secrets import get_secret_box
 from ansflow_projects.acl import (
+    actor_of,
     current_user_id,
     is_unrestricted,
     permission_denied,
@@ -25,6 +26,7 @@ from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
 from sqlalchemy import Select, or_, select
 
 from ansflow_ansible import services
+from ansflow_ansible.interfaces import Actor
 from ansflow_ansible.models import (
     AnsibleExecution,
     Credential,
@@ -119,15 +121,8 @@ class AnsibleCollection(ProjectScopedCollection):
         return project_id
 
     @property
-    def actor(self) -> Any:
+    def actor(self) -> Actor:
         return actor_of(self.request)
-
-
-def actor_of(request: Any) -> Any:
-    from ansflow_ansible.interfaces import Actor
-
-    identity = getattr(request, "identity", None)
-    return Actor(current_user_id(request), bool(identity is not None and identity.is_superuser))
 
 
 def project_filters(column: Any) -> dict[str, Filter]:

@@ -17,6 +17,7 @@ from ansflow_cicd.secrets import get_secret_box
 from ansflow_pipelines.resources import PipelineItem
 from ansflow_projects.acl import (
     ProjectACLContext,
+    actor_of,
     permission_denied,
     require_project,
     visible_project_ids,
@@ -50,7 +51,6 @@ from ansflow_ansible.resources import (
     InventoryMemberCollection,
     PlaybookCollection,
     PlaybookItem,
-    actor_of,
     check_reference,
 )
 from ansflow_ansible.schemas import (
