@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
-from pyramid.config import Configurator
-
 from ansflow_projects.models import Environment
 from ansflow_projects.resources import ProjectScopedCollection
 from ansflow_projects.schemas import EnvironmentCreate, EnvironmentOut
+from pydantic import BaseModel
+from pyramid.config import Configurator
+
 from ansflow_pyramid.api import Filter
 
 
@@ -47,6 +47,4 @@ def includeme(config: Configurator) -> None:
         path="/api/v1/careless/environments",
         aliases=["/api/v1/careless/projects/{project_id}/environments"],
     )
-    config.add_api_resource(
-        "careless.sneaky", SneakyEnvironments, path="/api/v1/careless/sneaky"
-    )
+    config.add_api_resource("careless.sneaky", SneakyEnvironments, path="/api/v1/careless/sneaky")
