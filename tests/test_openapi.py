@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import schemathesis
@@ -104,3 +105,19 @@ def test_every_string_input_is_documented_without_nul(api):  # noqa: F811
                 schema = parameter["schema"]
                 if schema.get("type") == "string":
                     assert {"pattern", "enum", "format"} & set(schema), (path, method, parameter)
+
+
+def test_the_api_document_is_valid_openapi_and_enumerates_step_types(testapp):
+    from openapi_spec_validator import OpenAPIV31SpecValidator
+
+    document = testapp.get("/api/v1/openapi.json").json
+    errors = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message}"
+        for error in OpenAPIV31SpecValidator(document).iter_errors()
+    ]
+    assert errors == []
+    # Limits are standard keywords tools understand, never pydantic's names.
+    text = json.dumps(document)
+    assert '"ge":' not in text and '"le":' not in text
+    step_in = document["components"]["schemas"]["StepIn"]["properties"]["step_type"]
+    assert {"shell_script", "build", "custom"} <= set(step_in["enum"])

@@ -24,7 +24,11 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         raise CommandError(f"no package named {args.package!r}") from None
     folder.mkdir(parents=True, exist_ok=True)
-    migrations.make_revision(registry, args.package, args.message, str(folder))
+    try:
+        written = migrations.make_revision(registry, args.package, args.message, str(folder))
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    print(f"wrote {written}")
     return 0
 
 

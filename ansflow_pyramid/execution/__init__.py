@@ -32,7 +32,12 @@ from ansflow_pyramid.execution.events import LOG as LOG_EVENT
 from ansflow_pyramid.execution.events import STATUS as STATUS_EVENT
 from ansflow_pyramid.execution.events import STEP as STEP_EVENT
 from ansflow_pyramid.execution.events import ExecutionEvent
-from ansflow_pyramid.execution.runners import StepContext, StepRunner
+from ansflow_pyramid.execution.runners import (
+    STEP_TYPES_INTROSPECTION,
+    StepContext,
+    StepRunner,
+    describe_step_types,
+)
 from ansflow_pyramid.execution.runtime import REGISTRY_KEY, ExecutionRuntime, get_runtime
 from ansflow_pyramid.execution.specs import (
     ExecutionStatus,
@@ -57,6 +62,7 @@ __all__ = [
     "LOG_EVENT",
     "STATUS_EVENT",
     "STEP_EVENT",
+    "STEP_TYPES_INTROSPECTION",
     "EngineSettings",
     "ExecutionEvent",
     "ExecutionRuntime",
@@ -70,6 +76,7 @@ __all__ = [
     "StepSpec",
     "StepStatus",
     "cancel_after_commit",
+    "describe_step_types",
     "execution_scope",
     "execution_stream_response",
     "get_execution_store",

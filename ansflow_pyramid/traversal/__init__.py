@@ -46,8 +46,12 @@ __all__ = [
     "Resource",
     "ResourceRegistry",
     "Root",
+    "add_api_action",
+    "add_api_endpoint",
+    "add_api_resource",
     "canonical_url",
     "get_resource_registry",
+    "plugin_name",
 ]
 
 REGISTRY_KEY = "ansflow.resources"
