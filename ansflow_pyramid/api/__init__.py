@@ -22,6 +22,7 @@ from ansflow_pyramid.api.bodies import json_body, validate, validated_body
 from ansflow_pyramid.api.errors import (
     APIError,
     Conflict,
+    Duplicate,
     NotFound,
     ValidationFailed,
     error_response,
@@ -32,6 +33,7 @@ from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_sc
 __all__ = [
     "APIError",
     "Conflict",
+    "Duplicate",
     "Filter",
     "ModelCollection",
     "ModelItem",

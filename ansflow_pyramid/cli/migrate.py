@@ -15,7 +15,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"applied {line}")
     where = registry["db_engine"].url.render_as_string(hide_password=True)
     if applied:
-        print(f"database at {where} is up to date ({len(applied)} migrations applied)")
+        count = f"{len(applied)} migration{'s' if len(applied) != 1 else ''}"
+        print(f"database at {where} is up to date ({count} applied)")
     else:
         print(f"database at {where} is up to date (nothing to apply)")
     return 0

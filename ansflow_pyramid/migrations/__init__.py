@@ -98,6 +98,24 @@ def referenced_packages(package: str) -> list[str]:
     return sorted(referenced)
 
 
+def _branches_reached(script: ScriptDirectory, start: str) -> set[str]:
+    """The branch labels of every script ``start`` follows, through dependencies too."""
+    labels: set[str] = set()
+    pending = [script.get_revision(start)]
+    seen: set[str] = set()
+    while pending:
+        revision = pending.pop()
+        if revision is None or revision.revision in seen:
+            continue
+        seen.add(revision.revision)
+        labels.update(revision.branch_labels)
+        for attribute in ("down_revision", "dependencies"):
+            value = getattr(revision, attribute, None) or ()
+            for parent in (value,) if isinstance(value, str) else value:
+                pending.append(script.get_revision(parent))
+    return labels
+
+
 def make_revision(registry: Any, package: str, message: str, version_path: str) -> str:
     """Autogenerate a revision on ``package``'s branch with only that package's tables.
 
@@ -121,7 +139,10 @@ def make_revision(registry: Any, package: str, message: str, version_path: str) 
             f"{package}'s tables reference tables of {', '.join(missing)}, which "
             "has no migrations registered; load that plugin first"
         )
-    depends_on = [f"{name}@head" for name in needed]
+    reached = _branches_reached(script, f"{package}@head") if branch_exists else set()
+    # A branch already depending on a package (its first script does) needs no second
+    # dependency on it; alembic also mishandles several scripts depending on one head.
+    depends_on = [f"{name}@head" for name in needed if name not in reached]
     written = command.revision(
         cfg,
         message,

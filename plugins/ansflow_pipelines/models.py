@@ -30,6 +30,7 @@ class Pipeline(TimestampMixin, Base):
     """A pipeline: an ordered list of steps that runs as executions."""
 
     __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(

@@ -2,8 +2,8 @@
 
 Shows: ``ModelCollection`` subclasses with filters, ordering and search; visibility in
 ``base_query``; ACLs on items computed from data; validation of foreign keys and
-uniqueness before writing (so bad input is a 400 naming the field, never a database
-error); and :class:`ProjectScopedCollection` / :class:`ProjectScopedItem`, which any
+uniqueness before writing (so bad input is a 400, and a duplicate a 409, naming the
+field, never a database error); and :class:`ProjectScopedCollection` / :class:`ProjectScopedItem`, which any
 plugin whose resources belong to a project can subclass.
 """
 
@@ -38,7 +38,7 @@ from ansflow_projects.schemas import (
     ProjectCreate,
     ProjectOut,
 )
-from ansflow_pyramid.api import Filter, ModelCollection, ModelItem, ValidationFailed
+from ansflow_pyramid.api import Duplicate, Filter, ModelCollection, ModelItem, ValidationFailed
 
 #: Permissions of the default views of project resources.  Writes to project children
 #: need "edit"/"delete" on the project; creating needs "add" (checked in ``create``).
@@ -142,8 +142,9 @@ ProjectScopedCollection.create = _checking_project_permission(  # type: ignore[m
 )
 
 
-def unique_violation(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed({field: [message]})
+def unique_violation(field: str, message: str) -> Duplicate:
+    """A clash with stored data: a 409, as for every uniqueness rule of the API."""
+    return Duplicate(field, message)
 
 
 # -- projects ---------------------------------------------------------------------

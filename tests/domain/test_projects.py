@@ -12,10 +12,10 @@ def test_creator_becomes_owner_member_and_names_are_unique(api):
     assert project["settings"] == {"notify": ["ops"]}
     members = alice.get("/api/v1/projects/memberships/", {"project": project["id"]}).json
     assert [(m["user"], m["role"]) for m in members["results"]] == [(alice.user_id, "owner")]
-    error = alice.post("/api/v1/projects/projects/", {"name": "Alpha"}, status=400).json
-    assert "name" in error["errors"]
+    error = alice.post("/api/v1/projects/projects/", {"name": "Alpha"}, status=409).json
+    assert "name" in error["errors"] and error["code"] == "unique"
     other = make_project(alice, "Beta")
-    alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"name": "Alpha"}, status=400)
+    alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"name": "Alpha"}, status=409)
     renamed = alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"name": "Gamma"}).json
     assert renamed["name"] == "Gamma"
     # The owner is read-only: a body naming another owner changes nothing.
@@ -67,7 +67,7 @@ def test_environments_unique_per_project(api):
     ).json
     assert env["project"] == one["id"] and env["env_type_display"] == "Production"
     alice.post(
-        f"/api/v1/projects/projects/{one['id']}/create_environment/", {"name": "prod"}, status=400
+        f"/api/v1/projects/projects/{one['id']}/create_environment/", {"name": "prod"}, status=409
     )
     alice.post("/api/v1/projects/environments/", {"project": two["id"], "name": "prod"})
     assert alice.get("/api/v1/projects/environments/", {"project": one["id"]}).json["count"] == 1
