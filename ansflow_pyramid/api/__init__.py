@@ -28,6 +28,7 @@ from ansflow_pyramid.api.errors import (
     error_response,
 )
 from ansflow_pyramid.api.listing import Filter, Page
+from ansflow_pyramid.api.params import QueryParameters
 from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "ModelItem",
     "NotFound",
     "Page",
+    "QueryParameters",
     "ValidationFailed",
     "error_response",
     "json_body",

@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import AliasChoices, BaseModel
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 
-from ansflow_pyramid.api.bodies import validated_body
-from ansflow_pyramid.api.errors import APIError, error_response
+from ansflow_pyramid.api.bodies import json_body, validate, validated_body
+from ansflow_pyramid.api.errors import APIError, ValidationFailed, error_response
+from ansflow_pyramid.api.listing import check_list_parameters
 from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
 from ansflow_pyramid.traversal import Namespace
 
@@ -38,6 +40,7 @@ def reject_subpath(view: Callable[..., Any]) -> Callable[..., Any]:
 
 # -- default views ------------------------------------------------------------------
 def list_view(context: ModelCollection, request: Request) -> dict[str, Any]:
+    check_list_parameters(request, context)
     return context.list_page().render(request)
 
 
@@ -61,9 +64,49 @@ def update_view(context: ModelItem, request: Request) -> dict[str, Any]:
     if schema is None:
         raise APIError("This resource cannot be changed through the API.", status=405)
     partial = request.method == "PATCH"
-    data = validated_body(request, partial_schema(schema) if partial else schema)
+    body = json_body(request)
+    refuse_read_only_changes(context, schema, body)
+    data = validate(partial_schema(schema) if partial else schema, body)
     obj = context.update(data, partial=partial)
     return context.collection.serialize(obj)
+
+
+READ_ONLY_MESSAGE = "This field is read-only; it cannot be changed."
+
+
+def writable_names(schema: type[BaseModel]) -> set[str]:
+    """The body keys ``schema`` reads: field names and their validation aliases."""
+    names: set[str] = set()
+    for name, info in schema.model_fields.items():
+        names.add(name)
+        if isinstance(info.validation_alias, str):
+            names.add(info.validation_alias)
+        elif isinstance(info.validation_alias, AliasChoices):
+            names.update(c for c in info.validation_alias.choices if isinstance(c, str))
+        if info.alias:
+            names.add(info.alias)
+    return names
+
+
+def refuse_read_only_changes(context: ModelItem, schema: type[BaseModel], body: dict) -> None:
+    """A 400 naming every field of the representation the body tries to change but
+    the update schema does not accept (``project`` of a pipeline, ``id``...).
+
+    Sending a read-only field back with its current value is fine: clients PUT what
+    they read.  Keys the representation does not have are ignored, as before.
+    """
+    writable = writable_names(schema)
+    candidates = [key for key in body if key not in writable]
+    if not candidates:
+        return
+    current = context.serialize()
+    errors = {
+        key: [READ_ONLY_MESSAGE]
+        for key in candidates
+        if key in current and body[key] != current[key]
+    }
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def delete_view(context: ModelItem, request: Request) -> Response:

@@ -54,6 +54,7 @@ from ansflow_pyramid.execution.tokens import (
     GLOBAL_SCOPE,
     execution_scope,
     make_stream_token,
+    stream_token_problem,
     verify_stream_token,
 )
 
@@ -85,6 +86,7 @@ __all__ = [
     "is_final",
     "make_stream_token",
     "publish_after_commit",
+    "stream_token_problem",
     "submit_after_commit",
     "verify_stream_token",
 ]
