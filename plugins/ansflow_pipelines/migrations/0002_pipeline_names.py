@@ -1,6 +1,6 @@
 """pipelines: names unique per project
 
-Revision ID: 0002_pipelines_unique_names
+Revision ID: 0002_pipeline_names
 Revises: 0001_pipelines
 Create Date: 2026-12-02 00:31:07.320309
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 
-revision = "0002_pipelines_unique_names"
+revision = "0002_pipeline_names"
 down_revision = "0001_pipelines"
 branch_labels = None
 depends_on = None

@@ -1,6 +1,6 @@
 """cicd: atomic step names unique per creator
 
-Revision ID: 0002_cicd_unique_atomic_step_names
+Revision ID: 0002_cicd_step_names
 Revises: 0001_cicd
 Create Date: 2026-12-02 00:31:29.197286
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import op
 
 
-revision = "0002_cicd_unique_atomic_step_names"
+revision = "0002_cicd_step_names"
 down_revision = "0001_cicd"
 branch_labels = None
 depends_on = None
