@@ -142,7 +142,15 @@ def make_revision(registry: Any, package: str, message: str, version_path: str) 
     reached = _branches_reached(script, f"{package}@head") if branch_exists else set()
     # A branch already depending on a package (its first script does) needs no second
     # dependency on it; alembic also mishandles several scripts depending on one head.
-    depends_on = [f"{name}@head" for name in needed if name not in reached]
+    needed = [name for name in needed if name not in reached]
+    # Depend on the smallest set: a branch another needed branch depends on already is
+    # left out (alembic's bookkeeping of heads fails on such redundant dependencies).
+    through = {name: _branches_reached(script, f"{name}@head") - {name} for name in needed}
+    depends_on = [
+        f"{name}@head"
+        for name in needed
+        if not any(name in through[other] for other in needed if other != name)
+    ]
     written = command.revision(
         cfg,
         message,
