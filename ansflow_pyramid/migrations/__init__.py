@@ -17,6 +17,16 @@ from alembic.script import ScriptDirectory
 from pyramid.config import Configurator
 from sqlalchemy import Engine
 
+__all__ = [
+    "add_migrations",
+    "alembic_config",
+    "make_revision",
+    "referenced_packages",
+    "table_packages",
+    "upgrade",
+]
+
+
 LOCATIONS_KEY = "ansflow.migration_locations"
 
 

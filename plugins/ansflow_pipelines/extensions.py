@@ -24,6 +24,20 @@ from pyramid.request import Request
 from ansflow_pyramid.execution import STEP_TYPES_INTROSPECTION
 from ansflow_pyramid.traversal import plugin_name
 
+__all__ = [
+    "BUILTIN_STEP_TYPES",
+    "STEP_TYPE_CATEGORY",
+    "StepType",
+    "StepTypeName",
+    "ToolLookup",
+    "ToolRef",
+    "add_step_type",
+    "set_pipeline_tool_lookup",
+    "step_types",
+    "tool_lookup",
+]
+
+
 STEP_TYPES_KEY = "ansflow_pipelines.step_types"
 #: The Pyramid introspection category of declared step types, which ``ansflow paths``
 #: and the OpenAPI document read (the core never imports this plugin).

@@ -22,6 +22,21 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
+__all__ = [
+    "INT32_MAX",
+    "MAX_JSON_DEPTH",
+    "Bool",
+    "BoundedInt",
+    "HttpURL",
+    "Id",
+    "JSONArray",
+    "JSONObject",
+    "Name",
+    "Text",
+    "does_not_exist",
+]
+
+
 #: The largest value of a PostgreSQL ``integer`` column.
 INT32_MAX = 2_147_483_647
 #: JSON documents nested deeper than this are refused (they are never legitimate here).

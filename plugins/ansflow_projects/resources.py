@@ -40,6 +40,17 @@ from ansflow_projects.schemas import (
 )
 from ansflow_pyramid.api import Duplicate, Filter, ModelCollection, ModelItem, ValidationFailed
 
+__all__ = [
+    "PROJECT_RESOURCE_PERMISSIONS",
+    "EnvironmentCollection",
+    "MembershipCollection",
+    "ProjectCollection",
+    "ProjectScopedCollection",
+    "ProjectScopedItem",
+    "unique_violation",
+]
+
+
 #: Permissions of the default views of project resources.  Writes to project children
 #: need "edit"/"delete" on the project; creating needs "add" (checked in ``create``).
 PROJECT_RESOURCE_PERMISSIONS = {
