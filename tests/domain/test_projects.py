@@ -18,9 +18,11 @@ def test_creator_becomes_owner_member_and_names_are_unique(api):
     alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"name": "Alpha"}, status=409)
     renamed = alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"name": "Gamma"}).json
     assert renamed["name"] == "Gamma"
-    # The owner is read-only: a body naming another owner changes nothing.
-    patched = alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"owner": 999}).json
-    assert patched["owner"] == alice.user_id
+    # The owner is read-only: a body naming another owner is refused, naming the field.
+    url = f"/api/v1/projects/projects/{other['id']}/"
+    refused = alice.patch(url, {"owner": 999}, status=400).json
+    assert list(refused["errors"]) == ["owner"]
+    assert alice.get(url).json["owner"] == alice.user_id
 
 
 def test_membership_roles_change_what_members_may_do(api):
