@@ -185,8 +185,7 @@ def empty_all_tables(app: Any) -> None:
         if not names:
             return
         if engine.dialect.name == "postgresql":
-            quoted = ", ".join(f'"{name}"' for name in names)
-            connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+            _empty_postgresql_tables(connection, names)
         else:
             for name in names:
                 connection.execute(text(f'DELETE FROM "{name}"'))
@@ -196,6 +195,30 @@ def empty_all_tables(app: Any) -> None:
         keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
         if keys:
             client.delete(*keys)
+
+
+def _empty_postgresql_tables(connection: Any, names: list[str]) -> None:
+    """DELETE every row and restart the sequences, in one round trip.
+
+    TRUNCATE costs a new file per table and an exclusive lock: tens of milliseconds per
+    test even for empty tables, which adds up over a suite.  Deleting the few rows a
+    test wrote is cheaper.  Tables are listed children first; a table outside the
+    metadata still pointing at one of them makes the DELETE fail, and then TRUNCATE
+    ... CASCADE does the job as before.
+    """
+    sequences = connection.execute(
+        text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+    ).scalars()
+    statements = [f'DELETE FROM "{name}"' for name in names]
+    statements += [f'ALTER SEQUENCE "{sequence}" RESTART' for sequence in sequences]
+    savepoint = connection.begin_nested()
+    try:
+        connection.exec_driver_sql("; ".join(statements))
+        savepoint.commit()
+    except Exception:
+        savepoint.rollback()
+        quoted = ", ".join(f'"{name}"' for name in names)
+        connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture
