@@ -139,13 +139,15 @@ def _build_app(settings: dict[str, Any]) -> Any:
 
 
 @pytest.fixture(scope="session")
-def ansflow_app(ansflow_settings: dict[str, Any]) -> Any:
+def ansflow_app(ansflow_settings: dict[str, Any]) -> Iterator[Any]:
     """The application, with every migration applied, shared by the whole run."""
     from ansflow_pyramid import migrations
 
     app = _build_app(dict(ansflow_settings))
     migrations.upgrade(app.registry)
-    return app
+    yield app
+    # Background work (the heartbeat reaper) stops before the database is dropped.
+    _close_app(app)
 
 
 @pytest.fixture
@@ -162,12 +164,16 @@ def make_app(ansflow_app: Any, ansflow_settings: dict[str, Any]) -> Callable[...
 
     yield factory
     for app in built:
-        # Stop the app's background work (reaper, dispatcher threads, bus listener)
-        # before its database connections go.
-        runtime = app.registry.get("ansflow.execution")
-        if runtime is not None:
-            runtime.close()
-        app.registry["db_engine"].dispose()
+        _close_app(app)
+
+
+def _close_app(app: Any) -> None:
+    """Stop an app's background work (reaper, dispatcher threads, bus listener), then
+    close its database connections."""
+    runtime = app.registry.get("ansflow.execution")
+    if runtime is not None:
+        runtime.close()
+    app.registry["db_engine"].dispose()
 
 
 def empty_all_tables(app: Any) -> None:

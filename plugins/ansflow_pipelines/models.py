@@ -22,6 +22,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ansflow_pyramid.db import Base, JSONDocument, TimestampMixin, utcnow
 from ansflow_pyramid.identity import User
 
+__all__ = [
+    "EXECUTION_MODES",
+    "PIPELINE_STATUSES",
+    "Pipeline",
+    "PipelineStep",
+]
+
 PIPELINE_STATUSES = ("pending", "running", "success", "failed", "cancelled")
 EXECUTION_MODES = ("local", "remote", "hybrid")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansflow_pipelines.models import Pipeline
+from ansflow_projects.fields import does_not_exist
 from ansflow_projects.resources import ProjectScopedCollection
 from pydantic import BaseModel
 
@@ -43,7 +45,18 @@ class ReportCollection(ProjectScopedCollection):
             if values["pipeline_id"] not in (None, path_pipeline):
                 raise ValidationFailed({"pipeline_id": ["Does not match the path."]})
             values["pipeline_id"] = path_pipeline
+        if values["pipeline_id"] is not None:
+            check_pipeline(self.dbsession, data.project, values["pipeline_id"])
         return add_report(self.dbsession, data.project, **values)
+
+
+def check_pipeline(dbsession: Any, project_id: int, pipeline_id: int) -> None:
+    """The pipeline must exist in the report's project (a 400 naming the field, never
+    a foreign-key error from the database).  The project was checked already, so a
+    pipeline in it is one the caller may see."""
+    pipeline = dbsession.get(Pipeline, pipeline_id)
+    if pipeline is None or pipeline.project_id != project_id:
+        raise ValidationFailed({"pipeline_id": does_not_exist(pipeline_id)})
 
 
 def add_report(dbsession: Any, project_id: int, **values: Any) -> CoverageReport:

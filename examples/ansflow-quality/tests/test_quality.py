@@ -26,6 +26,13 @@ def test_project_roles_decide_who_adds_reports(ansflow):
     reporter.post(REPORTS, report(project["id"], 8500), status=403)
     # A project the caller cannot see is reported like a missing one.
     stranger.post(REPORTS, report(project["id"], 8500), status=400)
+    # So is a pipeline of another project, or none at all.
+    elsewhere = ansflow.pipeline(stranger, ansflow.project(stranger, "theirs")["id"])
+    for pipeline_id in (elsewhere["id"], 424242):
+        refused = developer.post(
+            REPORTS, report(project["id"], 1, pipeline_id=pipeline_id), status=400
+        ).json
+        assert list(refused["errors"]) == ["pipeline_id"]
     assert reporter.get(REPORTS).json["count"] == 1
     assert stranger.get(REPORTS).json["count"] == 0
 
