@@ -41,11 +41,13 @@ from ansflow_pyramid.execution.runners import (
 from ansflow_pyramid.execution.runtime import REGISTRY_KEY, ExecutionRuntime, get_runtime
 from ansflow_pyramid.execution.specs import (
     ExecutionStatus,
+    GroupSpec,
     LogLine,
     RunSpec,
     StepOutcome,
     StepSpec,
     StepStatus,
+    SyncPolicy,
     is_final,
 )
 from ansflow_pyramid.execution.sse import execution_stream_response, global_stream_response
@@ -69,6 +71,7 @@ __all__ = [
     "ExecutionRuntime",
     "ExecutionStatus",
     "ExecutionStore",
+    "GroupSpec",
     "LogLine",
     "RunSpec",
     "StepContext",
@@ -76,6 +79,7 @@ __all__ = [
     "StepRunner",
     "StepSpec",
     "StepStatus",
+    "SyncPolicy",
     "cancel_after_commit",
     "describe_step_types",
     "execution_scope",

@@ -22,7 +22,7 @@ def test_creator_becomes_owner_member_and_names_are_unique(api):
     url = f"/api/v1/projects/projects/{other['id']}/"
     refused = alice.patch(url, {"owner": 999}, status=400).json
     assert list(refused["errors"]) == ["owner"]
-    assert alice.get(url).json["owner"] == alice.user_id
+    assert alice.get(url).json["owner"]["id"] == alice.user_id
 
 
 def test_membership_roles_change_what_members_may_do(api):

@@ -16,7 +16,7 @@ import ansflow_pyramid.db.base
 revision = "0001_quality"
 down_revision = None
 branch_labels = ("ansflow_quality",)
-depends_on = "0002_pipeline_names"  # the pipelines branch, which depends on projects and core
+depends_on = "0003_pipeline_names"  # the pipelines branch, which depends on projects and core
 
 
 def upgrade() -> None:

@@ -1,7 +1,7 @@
 """pipelines: names unique per project
 
-Revision ID: 0002_pipeline_names
-Revises: 0001_pipelines
+Revision ID: 0003_pipeline_names
+Revises: 0002_parallel_groups
 Create Date: 2026-12-02 00:31:07.320309
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 from alembic import op
 
 
-revision = "0002_pipeline_names"
-down_revision = "0001_pipelines"
+revision = "0003_pipeline_names"
+down_revision = "0002_parallel_groups"
 branch_labels = None
 depends_on = None
 
