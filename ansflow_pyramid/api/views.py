@@ -17,6 +17,7 @@ from pyramid.httpexceptions import HTTPNotFound
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
+from sqlalchemy import inspect as sa_inspect
 
 from ansflow_pyramid.api.bodies import json_body, validate, validated_body
 from ansflow_pyramid.api.errors import APIError, ValidationFailed, error_response
@@ -88,15 +89,37 @@ def writable_names(schema: type[BaseModel]) -> set[str]:
     return names
 
 
+def stored_field_names(collection: ModelCollection) -> set[str]:
+    """The keys of the representation that are columns of the model (``project`` read
+    from ``project_id``), as opposed to derived ones."""
+    columns = set(sa_inspect(collection.model).columns.keys())
+    names: set[str] = set()
+    for name, info in collection.read_schema.model_fields.items():
+        source = info.validation_alias if isinstance(info.validation_alias, str) else name
+        if source in columns or name in columns:
+            names.add(info.serialization_alias or name)
+    return names
+
+
 def refuse_read_only_changes(context: ModelItem, schema: type[BaseModel], body: dict) -> None:
     """A 400 naming every field of the representation the body tries to change but
     the update schema does not accept (``project`` of a pipeline, ``id``...).
 
     Sending a read-only field back with its current value is fine: clients PUT what
-    they read.  Keys the representation does not have are ignored, as before.
+    they read.  Keys the representation does not have, derived fields (not columns of
+    the model) and the collection's ``ignored_read_only_fields`` are ignored.  An update schema with
+    ``extra="allow"`` leaves every other key to the item's ``update``.
     """
+    if schema.model_config.get("extra") == "allow":
+        return  # the item takes every other key itself (executions check each field)
     writable = writable_names(schema)
-    candidates = [key for key in body if key not in writable]
+    stored = stored_field_names(context.collection)
+    # Derived fields (names shown next to ids, counts) are ignored: clients write back
+    # what they read.  Ignored too: what the collection declares so.
+    ignored = set(getattr(context.collection, "ignored_read_only_fields", ()))
+    candidates = [
+        key for key in body if key not in writable and key in stored and key not in ignored
+    ]
     if not candidates:
         return
     current = context.serialize()
