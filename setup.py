@@ -55,6 +55,7 @@ tests_require = [
     "pytest>=8",
     "pytest-timeout>=2.3",
     "schemathesis>=3.30",
+    "openapi-spec-validator>=0.7",
     "ruff>=0.5",
     "requests>=2.31",
 ]

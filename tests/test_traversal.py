@@ -271,3 +271,25 @@ def test_errors_raised_while_committing_are_rendered_as_json(api):
     assert response.content_type == "application/json"
     assert response.json["code"] == "conflict"
     assert api.get("/api/v1/shop/widgets/").json["count"] == 1
+
+
+def test_a_404_on_a_filtered_alias_carries_no_canonical_link(api):
+    other = make_widget(api, name="of maker 8", maker_id=8)
+    missing = api.get(f"/api/v1/makers/7/widgets/{other['id']}/", status=404)
+    assert "Link" not in missing.headers
+    assert "Link" not in api.get("/api/v1/widgets/999/", status=404).headers
+
+
+def test_an_alias_capture_without_a_declared_filter_stops_startup(ansflow_settings):
+    from pyramid.exceptions import ConfigurationError
+
+    from ansflow_pyramid import make_configurator
+
+    settings = dict(ansflow_settings)
+    settings["ansflow.plugins"] = "tests.plugins.unfiltered_alias"
+    settings["ansflow.discover_plugins"] = "false"
+    with pytest.raises(ConfigurationError) as raised:
+        make_configurator(settings, environ={}).make_wsgi_app()
+    message = str(raised.value)
+    assert "tests.plugins.unfiltered_alias" in message
+    assert "'colour'" in message and "/api/v1/painted/{colour}/widgets/" in message

@@ -22,21 +22,25 @@ from ansflow_pyramid.api.bodies import json_body, validate, validated_body
 from ansflow_pyramid.api.errors import (
     APIError,
     Conflict,
+    Duplicate,
     NotFound,
     ValidationFailed,
     error_response,
 )
 from ansflow_pyramid.api.listing import Filter, Page
+from ansflow_pyramid.api.params import QueryParameters
 from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
 
 __all__ = [
     "APIError",
     "Conflict",
+    "Duplicate",
     "Filter",
     "ModelCollection",
     "ModelItem",
     "NotFound",
     "Page",
+    "QueryParameters",
     "ValidationFailed",
     "error_response",
     "json_body",

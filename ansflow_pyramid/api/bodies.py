@@ -25,7 +25,9 @@ def json_body(request: Request) -> dict[str, Any]:
     if not raw or not raw.strip():
         return {}
     content_type = request.content_type or ""
-    if content_type and "json" not in content_type and content_type != "text/plain":
+    # Any declared media type other than JSON (``application/json``, ``...+json``) is
+    # refused the same way, text/plain included: a body is never guessed to be JSON.
+    if content_type and not _is_json_media_type(content_type):
         raise APIError(
             f"Unsupported media type {content_type!r}; send application/json.",
             code="unsupported_media_type",
@@ -49,6 +51,11 @@ def json_body(request: Request) -> dict[str, Any]:
 
 
 NUL_MESSAGE = "NUL characters are not allowed."
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or kind.endswith("+json")
 
 
 def _fields_with_nul(value: Any, path: str) -> Iterator[str]:

@@ -96,7 +96,19 @@ class NotFound(APIError):
 
 
 class Conflict(APIError):
+    """The input is valid but clashes with the stored state: 409."""
+
     status = 409
+
+
+class Duplicate(Conflict):
+    """A value that must be unique is taken (a duplicate name): 409 naming the field.
+
+    ``raise Duplicate("name", "This project has a pipeline with this name already.")``
+    """
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message, code="unique", errors={field: [message]})
 
 
 def error_response(

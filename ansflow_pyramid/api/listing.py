@@ -218,3 +218,23 @@ def paginate(
         raise APIError("Page out of range.", code="invalid_page")
     rows = list(dbsession.scalars(query.limit(page_size).offset((page - 1) * page_size)))
     return count, rows, page, page_size
+
+
+def check_list_parameters(request: Request, collection: Any) -> None:
+    """Validate every list parameter (filters, ordering, page, page_size) together,
+    so one 400 names each invalid one instead of the first met."""
+    from ansflow_pyramid.api.params import QueryParameters
+
+    probe = select(collection.primary_key())
+    with QueryParameters(request) as params:
+        params.check(apply_filters, request, probe, collection.filters)
+        params.check(
+            apply_ordering,
+            request,
+            probe,
+            collection.ordering_fields,
+            collection.default_ordering,
+            collection.primary_key(),
+        )
+        params.check(_positive_int_param, request, "page", 1)
+        params.check(_positive_int_param, request, "page_size", collection.page_size)

@@ -455,7 +455,65 @@ def build_openapi(registry: Any, title: str = "AnsFlow API", version: str = "1")
         name: _forbid_nul(schema) for name, schema in document["components"]["schemas"].items()
     }
     document["components"]["schemas"]["JSONValue"] = JSON_VALUE
+    _fill_choices(document, registry)
+    for schema in document["components"]["schemas"].values():
+        _drop_impossible_null_defaults(schema)
     return document
+
+
+#: A schema extension naming a Pyramid introspection category whose entries are the
+#: field's allowed values (step types are declared by plugins, after schemas exist).
+CHOICES_KEY = "x-ansflow-choices"
+
+
+def _fill_choices(node: Any, registry: Any) -> None:
+    """Turn every ``x-ansflow-choices`` into the ``enum`` of what is registered now."""
+    if isinstance(node, list):
+        for item in node:
+            _fill_choices(item, registry)
+        return
+    if not isinstance(node, dict):
+        return
+    category = node.get(CHOICES_KEY)
+    if isinstance(category, str):
+        names = sorted(
+            str(item["introspectable"].discriminator)
+            for item in registry.introspector.get_category(category, [])
+        )
+        if names:
+            node["enum"] = names
+            node.pop("pattern", None)
+    for value in node.values():
+        _fill_choices(value, registry)
+
+
+def _allows_null(schema: dict[str, Any]) -> bool:
+    types = schema.get("type")
+    if types == "null" or (isinstance(types, list) and "null" in types):
+        return True
+    if None in schema.get("enum", ()) or ("const" in schema and schema["const"] is None):
+        return True
+    return any(
+        isinstance(sub, dict) and _allows_null(sub)
+        for key in ("anyOf", "oneOf")
+        for sub in schema.get(key, ())
+    )
+
+
+def _drop_impossible_null_defaults(schema: Any) -> None:
+    """Remove ``default: null`` where ``null`` is not a valid value.
+
+    PATCH schemas (:func:`ansflow_pyramid.api.partial_schema`) give every field the
+    default ``None`` so omitted fields can be told apart; a client never sends that
+    default, and a document claiming a non-nullable field defaults to null is invalid.
+    """
+    if not isinstance(schema, dict):
+        return
+    for sub in schema.get("properties", {}).values():
+        if isinstance(sub, dict):
+            if "default" in sub and sub["default"] is None and not _allows_null(sub):
+                del sub["default"]
+            _drop_impossible_null_defaults(sub)
 
 
 def openapi_view(context: Any, request: Request) -> Response:

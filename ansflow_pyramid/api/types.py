@@ -11,6 +11,15 @@ from typing import Annotated
 
 from pydantic import Field
 
+__all__ = [
+    "INT64_MAX",
+    "BigInt",
+    "Id",
+    "Int32",
+    "NonNegativeInt",
+]
+
+
 INT64_MAX = 2**63 - 1
 
 #: A 64-bit integer.

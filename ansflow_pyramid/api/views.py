@@ -11,14 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import AliasChoices, BaseModel
 from pyramid.config import Configurator
 from pyramid.httpexceptions import HTTPNotFound
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
+from sqlalchemy import inspect as sa_inspect
 
-from ansflow_pyramid.api.bodies import validated_body
-from ansflow_pyramid.api.errors import APIError, error_response
+from ansflow_pyramid.api.bodies import json_body, validate, validated_body
+from ansflow_pyramid.api.errors import APIError, ValidationFailed, error_response
+from ansflow_pyramid.api.listing import check_list_parameters
 from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
 from ansflow_pyramid.traversal import Namespace
 
@@ -38,6 +41,7 @@ def reject_subpath(view: Callable[..., Any]) -> Callable[..., Any]:
 
 # -- default views ------------------------------------------------------------------
 def list_view(context: ModelCollection, request: Request) -> dict[str, Any]:
+    check_list_parameters(request, context)
     return context.list_page().render(request)
 
 
@@ -61,9 +65,71 @@ def update_view(context: ModelItem, request: Request) -> dict[str, Any]:
     if schema is None:
         raise APIError("This resource cannot be changed through the API.", status=405)
     partial = request.method == "PATCH"
-    data = validated_body(request, partial_schema(schema) if partial else schema)
+    body = json_body(request)
+    refuse_read_only_changes(context, schema, body)
+    data = validate(partial_schema(schema) if partial else schema, body)
     obj = context.update(data, partial=partial)
     return context.collection.serialize(obj)
+
+
+READ_ONLY_MESSAGE = "This field is read-only; it cannot be changed."
+
+
+def writable_names(schema: type[BaseModel]) -> set[str]:
+    """The body keys ``schema`` reads: field names and their validation aliases."""
+    names: set[str] = set()
+    for name, info in schema.model_fields.items():
+        names.add(name)
+        if isinstance(info.validation_alias, str):
+            names.add(info.validation_alias)
+        elif isinstance(info.validation_alias, AliasChoices):
+            names.update(c for c in info.validation_alias.choices if isinstance(c, str))
+        if info.alias:
+            names.add(info.alias)
+    return names
+
+
+def stored_field_names(collection: ModelCollection) -> set[str]:
+    """The keys of the representation that are columns of the model (``project`` read
+    from ``project_id``), as opposed to derived ones."""
+    columns = set(sa_inspect(collection.model).columns.keys())
+    names: set[str] = set()
+    for name, info in collection.read_schema.model_fields.items():
+        source = info.validation_alias if isinstance(info.validation_alias, str) else name
+        if source in columns or name in columns:
+            names.add(info.serialization_alias or name)
+    return names
+
+
+def refuse_read_only_changes(context: ModelItem, schema: type[BaseModel], body: dict) -> None:
+    """A 400 naming every field of the representation the body tries to change but
+    the update schema does not accept (``project`` of a pipeline, ``id``...).
+
+    Sending a read-only field back with its current value is fine: clients PUT what
+    they read.  Keys the representation does not have, derived fields (not columns of
+    the model) and the collection's ``ignored_read_only_fields`` are ignored.  An update schema with
+    ``extra="allow"`` leaves every other key to the item's ``update``.
+    """
+    if schema.model_config.get("extra") == "allow":
+        return  # the item takes every other key itself (executions check each field)
+    writable = writable_names(schema)
+    stored = stored_field_names(context.collection)
+    # Derived fields (names shown next to ids, counts) are ignored: clients write back
+    # what they read.  Ignored too: what the collection declares so.
+    ignored = set(getattr(context.collection, "ignored_read_only_fields", ()))
+    candidates = [
+        key for key in body if key not in writable and key in stored and key not in ignored
+    ]
+    if not candidates:
+        return
+    current = context.serialize()
+    errors = {
+        key: [READ_ONLY_MESSAGE]
+        for key in candidates
+        if key in current and body[key] != current[key]
+    }
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def delete_view(context: ModelItem, request: Request) -> Response:

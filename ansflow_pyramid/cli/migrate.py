@@ -10,10 +10,15 @@ from ansflow_pyramid.cli.bootstrap import load_registry
 
 def run(args: argparse.Namespace) -> int:
     registry = load_registry(args.config)
-    migrations.upgrade(registry, args.revision)
-    print(
-        f"database at {registry['db_engine'].url.render_as_string(hide_password=True)} is up to date"
-    )
+    applied = migrations.upgrade(registry, args.revision)
+    for line in applied:
+        print(f"applied {line}")
+    where = registry["db_engine"].url.render_as_string(hide_password=True)
+    if applied:
+        count = f"{len(applied)} migration{'s' if len(applied) != 1 else ''}"
+        print(f"database at {where} is up to date ({count} applied)")
+    else:
+        print(f"database at {where} is up to date (nothing to apply)")
     return 0
 
 

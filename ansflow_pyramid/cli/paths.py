@@ -1,4 +1,5 @@
-"""``ansflow paths CONFIG``: every canonical path, its aliases, plugin and views."""
+"""``ansflow paths CONFIG``: every canonical path, its aliases, plugin and views; then
+every step type with the plugin declaring it and the runner (and plugin) running it."""
 
 from __future__ import annotations
 
@@ -6,14 +7,16 @@ import argparse
 import json
 
 from ansflow_pyramid.cli.bootstrap import load_registry
+from ansflow_pyramid.execution import describe_step_types
 from ansflow_pyramid.traversal.introspection import describe_resources
 
 
 def run(args: argparse.Namespace) -> int:
     registry = load_registry(args.config, log=False)
     described = describe_resources(registry)
+    step_types = describe_step_types(registry)
     if args.json:
-        print(json.dumps(described, indent=2))
+        print(json.dumps({"resources": described, "step_types": step_types}, indent=2))
         return 0
     for resource in described:
         print(f"{resource['path']}  [{resource['name']}, plugin {resource['plugin']}]")
@@ -26,11 +29,25 @@ def run(args: argparse.Namespace) -> int:
             continue
         for view in resource["views"]:
             print(f"    {' '.join(view['methods']):<24} {view['path']}  ({view['permission']})")
+    if step_types:
+        print()
+        print("step types  [declared by plugin]  runner  [registered by plugin]")
+    for step_type in step_types:
+        declared = f"plugin {step_type['plugin']}" if step_type["declared"] else "NOT DECLARED"
+        if step_type["runner"] is None:
+            runner = "no runner"
+        else:
+            fallback = " (the '*' runner)" if step_type["fallback_runner"] else ""
+            runner = f"{step_type['runner']}{fallback}  [plugin {step_type['runner_plugin']}]"
+        print(f"    {step_type['name']:<16} [{declared}]  {runner}")
     return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("paths", help="list every API path, alias, plugin and view")
+    parser = subparsers.add_parser(
+        "paths",
+        help="list every API path, alias, plugin and view, and every step type with its runner",
+    )
     parser.add_argument("config", help="the ini file, e.g. development.ini")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.set_defaults(handler=run)

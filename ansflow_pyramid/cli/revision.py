@@ -10,6 +10,8 @@ import argparse
 from importlib.resources import files
 from pathlib import Path
 
+from alembic.util import CommandError as AlembicCommandError
+
 from ansflow_pyramid import migrations
 from ansflow_pyramid.cli import CommandError
 from ansflow_pyramid.cli.bootstrap import load_registry
@@ -24,7 +26,12 @@ def run(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         raise CommandError(f"no package named {args.package!r}") from None
     folder.mkdir(parents=True, exist_ok=True)
-    migrations.make_revision(registry, args.package, args.message, str(folder))
+    try:
+        written = migrations.make_revision(registry, args.package, args.message, str(folder))
+    except (ValueError, AlembicCommandError) as error:
+        # "Target database is not up to date" and the like: one line, not a traceback.
+        raise CommandError(str(error)) from None
+    print(f"wrote {written}")
     return 0
 
 

@@ -24,9 +24,23 @@ MIN_PASSWORD = 8
 def read_password(from_stdin: bool) -> str:
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandError("--password-stdin: the first line of standard input is empty")
     else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Password (again): ") != password:
+        if not sys.stdin.isatty():
+            # getpass falls back to reading the pipe and fails with EOFError on an
+            # empty one; say what scripts should do instead.
+            raise CommandError(
+                "standard input is not a terminal: pipe the password with "
+                "--password-stdin, e.g. printf '%s\\n' \"$PASSWORD\" | "
+                "ansflow create-user CONFIG USERNAME --password-stdin"
+            )
+        try:
+            password = getpass.getpass("Password: ")
+            again = getpass.getpass("Password (again): ")
+        except EOFError:
+            raise CommandError("no password given (use --password-stdin in scripts)") from None
+        if again != password:
             raise CommandError("the passwords do not match")
     return password
 

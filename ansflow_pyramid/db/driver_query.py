@@ -30,6 +30,9 @@ from ansflow_pyramid.db.retryable import mark_if_retryable
 Processor = Callable[[Any], Any]
 
 
+__all__ = ["DriverQuery"]
+
+
 @dataclass(frozen=True)
 class _Compiled:
     sql: str

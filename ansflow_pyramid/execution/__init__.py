@@ -35,7 +35,12 @@ from ansflow_pyramid.execution.events import LOG as LOG_EVENT
 from ansflow_pyramid.execution.events import STATUS as STATUS_EVENT
 from ansflow_pyramid.execution.events import STEP as STEP_EVENT
 from ansflow_pyramid.execution.events import ExecutionEvent
-from ansflow_pyramid.execution.runners import StepContext, StepRunner
+from ansflow_pyramid.execution.runners import (
+    STEP_TYPES_INTROSPECTION,
+    StepContext,
+    StepRunner,
+    describe_step_types,
+)
 from ansflow_pyramid.execution.runtime import REGISTRY_KEY, ExecutionRuntime, get_runtime
 from ansflow_pyramid.execution.specs import (
     ExecutionStatus,
@@ -54,6 +59,7 @@ from ansflow_pyramid.execution.tokens import (
     GLOBAL_SCOPE,
     execution_scope,
     make_stream_token,
+    stream_token_problem,
     verify_stream_token,
 )
 
@@ -62,6 +68,7 @@ __all__ = [
     "LOG_EVENT",
     "STATUS_EVENT",
     "STEP_EVENT",
+    "STEP_TYPES_INTROSPECTION",
     "EngineSettings",
     "ExecutionEvent",
     "ExecutionRuntime",
@@ -77,6 +84,7 @@ __all__ = [
     "StepStatus",
     "SyncPolicy",
     "cancel_after_commit",
+    "describe_step_types",
     "execution_scope",
     "execution_stream_response",
     "get_execution_store",
@@ -85,6 +93,7 @@ __all__ = [
     "is_final",
     "make_stream_token",
     "publish_after_commit",
+    "stream_token_problem",
     "submit_after_commit",
     "verify_stream_token",
 ]

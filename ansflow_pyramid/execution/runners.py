@@ -103,6 +103,11 @@ class StepRunner(abc.ABC):
 
 RunnerFactory = Callable[[], StepRunner]
 
+#: Pyramid introspection categories: step types (declared by the plugin owning
+#: pipelines, through ``add_step_type``) and the runners registered for them.
+STEP_TYPES_INTROSPECTION = "ansflow step types"
+STEP_RUNNERS_INTROSPECTION = "ansflow step runners"
+
 
 class RunnerRegistry:
     """Step type -> runner factory; ``"*"`` is the fallback for unknown types."""
@@ -143,18 +148,73 @@ def add_step_runner(
     resolved = config.maybe_dotted(factory)
     if not callable(resolved):
         raise ConfigurationError(f"step runner factory {factory!r} is not callable")
+    from ansflow_pyramid.traversal import plugin_name
+
     runners = get_runner_registry(config.registry)
-    owner = config.includepath[0].split(":")[0] if config.includepath else ""
+    owner = plugin_name(config)
     for step_type in step_types:
         step_type = str(step_type).strip()
         if not step_type:
             raise ConfigurationError("step types must be non-empty strings")
+        intr = config.introspectable(
+            STEP_RUNNERS_INTROSPECTION, step_type, step_type, "ansflow step runner"
+        )
+        intr["runner"] = _dotted(resolved)
+        intr["plugin"] = owner
         config.action(
             ("ansflow.step-runner", step_type),
             runners.register,
             args=(step_type, resolved, owner),
             order=PHASE1_CONFIG,
+            introspectables=(intr,),
         )
+
+
+def _dotted(factory: Any) -> str:
+    return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', factory)}"
+
+
+def describe_step_types(registry: Any) -> list[dict[str, Any]]:
+    """Every declared step type with its runner and the plugins owning both.
+
+    Step types are declared into the ``STEP_TYPES_INTROSPECTION`` category (the
+    pipelines plugin's ``add_step_type`` does); runners come from ``add_step_runner``.
+    A type without a runner of its own is run by the ``"*"`` runner, if any.  Runners
+    registered for types nobody declared are listed too (steps of those types are
+    refused until a plugin declares them).
+    """
+    introspector = registry.introspector
+    declared = {
+        item["introspectable"].discriminator: item["introspectable"]
+        for item in introspector.get_category(STEP_TYPES_INTROSPECTION, [])
+    }
+    runners = get_runner_registry(registry) if REGISTRY_KEY in registry else RunnerRegistry()
+    described = []
+    for name in sorted(set(declared) | (set(runners.factories) - {DEFAULT_STEP_TYPE})):
+        intr = declared.get(name)
+        own = name in runners.factories
+        runner_key = name if own else DEFAULT_STEP_TYPE
+        factory = runners.factories.get(runner_key)
+        described.append(
+            {
+                "name": name,
+                "label": intr["label"] if intr is not None else "",
+                "plugin": intr["plugin"] if intr is not None else "",
+                "declared": intr is not None,
+                "runner": _dotted(factory) if factory is not None else None,
+                "runner_plugin": runners.owners.get(runner_key, "") if factory else "",
+                "fallback_runner": factory is not None and not own,
+            }
+        )
+    return described
+
+
+def declared_step_type_names(registry: Any) -> list[str]:
+    """The names of every declared step type (for the OpenAPI document)."""
+    return sorted(
+        item["introspectable"].title
+        for item in registry.introspector.get_category(STEP_TYPES_INTROSPECTION, [])
+    )
 
 
 def includeme(config: Configurator) -> None:

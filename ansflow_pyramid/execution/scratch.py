@@ -27,6 +27,8 @@ from ansflow_pyramid.execution.runtime import get_runtime
 from ansflow_pyramid.execution.specs import LogLine, RunSpec
 from ansflow_pyramid.execution.store import ExecutionStore
 
+__all__ = ["ScratchOutcome", "ScratchStep", "run_scratch"]
+
 
 @dataclass
 class ScratchStep:

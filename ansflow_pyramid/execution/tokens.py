@@ -62,19 +62,34 @@ def verify_stream_token(
     secret: str, token: str | None, scope: str, now: float | None = None
 ) -> StreamToken | None:
     """The token's content if it is authentic, unexpired and for ``scope``; else None."""
+    return _check_stream_token(secret, token, scope, now)[0]
+
+
+def stream_token_problem(
+    secret: str, token: str | None, scope: str, now: float | None = None
+) -> str | None:
+    """Why ``token`` does not open the stream ``scope``, in a sentence; None if it does."""
+    return _check_stream_token(secret, token, scope, now)[1]
+
+
+def _check_stream_token(
+    secret: str, token: str | None, scope: str, now: float | None
+) -> tuple[StreamToken | None, str | None]:
     if not token or token.count(".") != 1 or len(token) > 512:
-        return None
+        return None, "The stream token is malformed; send the token stream_token/ returned."
     payload, signature = token.split(".")
     expected = _b64(hmac.new(_key(secret), payload.encode(), hashlib.sha256).digest())
     if not hmac.compare_digest(expected, signature):
-        return None
+        return None, "The stream token's signature is not valid (was it copied whole?)."
     try:
         document = json.loads(_unb64(payload))
         claimed = StreamToken(str(document["s"]), document.get("u"), int(document["e"]))
     except (ValueError, KeyError, TypeError):
-        return None
-    if claimed.scope != scope or claimed.expires < (time.time() if now is None else now):
-        return None
+        return None, "The stream token is malformed; send the token stream_token/ returned."
     if claimed.user_id is not None and not isinstance(claimed.user_id, int):
-        return None
-    return claimed
+        return None, "The stream token is malformed; send the token stream_token/ returned."
+    if claimed.scope != scope:
+        return None, "The stream token is for another stream than this one."
+    if claimed.expires < (time.time() if now is None else now):
+        return None, "The stream token has expired; ask stream_token/ for a new one."
+    return claimed, None

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 from ansflow_pyramid.identity.models import User
 from ansflow_pyramid.identity.passwords import hash_password
 
+__all__ = ["UsernameTaken", "create_user"]
+
 
 class UsernameTaken(ValueError):
     """A user with that username exists already."""

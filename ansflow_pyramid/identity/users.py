@@ -19,10 +19,10 @@ from sqlalchemy import Select, false, select, update
 
 from ansflow_pyramid.api import (
     APIError,
+    Duplicate,
     Filter,
     ModelCollection,
     ModelItem,
-    ValidationFailed,
     partial_schema,
     validated_body,
 )
@@ -70,7 +70,7 @@ class UserItem(ModelItem):
         if username is not None and username != self.obj.username:
             taken = self.dbsession.scalar(select(User.id).where(User.username == username))
             if taken is not None:
-                raise ValidationFailed({"username": [USERNAME_TAKEN]})
+                raise Duplicate("username", USERNAME_TAKEN)
         was_active = self.obj.is_active
         for name, value in values.items():
             setattr(self.obj, name, value)
@@ -141,7 +141,7 @@ class UserCollection(ModelCollection):
                 is_active=values["is_active"],
             )
         except UsernameTaken:
-            raise ValidationFailed({"username": [USERNAME_TAKEN]}) from None
+            raise Duplicate("username", USERNAME_TAKEN) from None
 
 
 def me_view(context: Any, request: Request) -> dict[str, Any]:

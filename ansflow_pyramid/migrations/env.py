@@ -12,19 +12,11 @@ from typing import Any
 from alembic import context
 
 from ansflow_pyramid.db import Base
+from ansflow_pyramid.migrations import table_packages
 
 config = context.config
 engine = config.attributes["engine"]
 package = config.attributes.get("package")
-
-
-def table_packages() -> dict[str, str]:
-    owners: dict[str, str] = {}
-    for mapper in Base.registry.mappers:
-        table = getattr(mapper, "local_table", None)
-        if table is not None:
-            owners[table.name] = mapper.class_.__module__.split(".")[0]
-    return owners
 
 
 owners = table_packages()
@@ -47,5 +39,6 @@ with engine.begin() as connection:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         include_object=include_object,
+        on_version_apply=config.attributes.get("on_version_apply"),
     )
     context.run_migrations()

@@ -18,7 +18,7 @@ from ansflow_pyramid.security.policy import SecurityPolicy
 from ansflow_pyramid.security.secrets import ensure_secrets
 from ansflow_pyramid.security.tokens import JWTConfig, TokenHelper
 
-__all__ = ["SecurityPolicy", "TokenHelper", "get_token_helper"]
+__all__ = ["SecurityPolicy", "TokenHelper", "get_token_helper", "refuse_credentials"]
 
 TOKENS_KEY = "ansflow.jwt"
 #: What a 401 answers with, so clients know to send a Bearer token.
@@ -30,9 +30,31 @@ def get_token_helper(registry: Any) -> TokenHelper:
     return registry[TOKENS_KEY]
 
 
+REFUSED_CREDENTIALS = "ansflow_refused_credentials"
+
+
+def refuse_credentials(request: Request, detail: str, code: str = "credentials_not_valid") -> None:
+    """Record why credentials the request carried were refused, for its 401.
+
+    Identity sources (``IDENTITY_SOURCES_KEY``) call it when they recognise their kind
+    of credential but it does not hold (an expired stream token), so the client reads
+    what went wrong instead of "credentials were not provided".
+    """
+    request.__dict__[REFUSED_CREDENTIALS] = (detail, code)
+
+
 def forbidden_view(exc: Exception, request: Request) -> Response:
     """401 for a request without (valid) credentials, 403 for one without permission."""
     if request.identity is None:
+        refused = request.__dict__.get(REFUSED_CREDENTIALS)
+        if refused is not None:
+            detail, code = refused
+            return error_response(
+                401,
+                detail,
+                code,
+                headers={"WWW-Authenticate": WWW_AUTHENTICATE + ', error="invalid_token"'},
+            )
         if request.__dict__.get("ansflow_bad_token"):
             return error_response(
                 401,

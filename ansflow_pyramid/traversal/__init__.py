@@ -46,8 +46,12 @@ __all__ = [
     "Resource",
     "ResourceRegistry",
     "Root",
+    "add_api_action",
+    "add_api_endpoint",
+    "add_api_resource",
     "canonical_url",
     "get_resource_registry",
+    "plugin_name",
 ]
 
 REGISTRY_KEY = "ansflow.resources"
@@ -344,6 +348,11 @@ def canonical_url(request: Request, context: Resource | None = None) -> str:
 def _add_alias_headers(request: Request, response: Response) -> None:
     alias: AliasDeclaration | None = request.environ.get(ALIAS_ENVIRON_KEY)
     if alias is None or getattr(request, "context", None) is None:
+        return
+    if response.status_code == 404:
+        # Nothing was found at this path; the "canonical" URL built from where
+        # traversal stopped may well serve something (an execution of another
+        # pipeline than the alias names), so no 404 points anywhere.
         return
     response.headers.add("Link", f'<{canonical_url(request)}>; rel="canonical"')
     if alias.deprecated:

@@ -192,6 +192,18 @@ class ResourceRegistry:
             raise ConfigurationError(
                 f"alias {alias.path} of {alias.target.path} does not capture {missing}"
             )
+        declared = getattr(alias.target.factory, "filters", None) or {}
+        unknown = [c for c in alias.filter_captures if c not in declared]
+        if unknown:
+            # The capture is applied as that filter, and the canonical URL of the alias
+            # carries it as a query parameter: without a filter of that name the
+            # "canonical" URL would silently list everything.
+            names = ", ".join(repr(c) for c in unknown)
+            raise ConfigurationError(
+                f"plugin {alias.plugin!r}: alias {alias.path} of {alias.target.path} "
+                f"captures {names}, which {alias.target.factory.__name__}.filters does "
+                f"not declare; add a Filter of that name or rename the capture"
+            )
         node = self._node_for(alias.template)
         node.alias = alias
         alias.target.aliases.append(alias)

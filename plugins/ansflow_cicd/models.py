@@ -164,6 +164,7 @@ class AtomicStep(TimestampMixin, Base):
     """A reusable step template; private to its creator unless ``is_public``."""
 
     __tablename__ = "cicd_atomic_steps"
+    __table_args__ = (UniqueConstraint("created_by_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

@@ -72,6 +72,7 @@ from ansflow_cicd.secrets import get_secret_box
 from ansflow_cicd.tooltypes import tool_types
 from ansflow_pyramid.api import (
     APIError,
+    Duplicate,
     Filter,
     ModelCollection,
     ModelItem,
@@ -118,7 +119,7 @@ def check_tool_name(dbsession: Any, project_id: int, name: str) -> None:
         select(Tool.id).where(Tool.project_id == project_id, Tool.name == name)
     )
     if exists is not None:
-        raise ValidationFailed({"name": ["This project has a tool with this name already."]})
+        raise Duplicate("name", "This project has a tool with this name already.")
 
 
 class ToolItem(ProjectScopedItem):
@@ -598,7 +599,19 @@ class AtomicStepItem(ModelItem):
 
     def update(self, data: BaseModel, partial: bool) -> Any:
         check_step_type(self.request, getattr(data, "step_type", None))
+        name = data.model_dump(exclude_unset=partial).get("name")
+        if name is not None and name != self.obj.name:
+            check_atomic_step_name(self.dbsession, self.obj.created_by_id, name)
         return super().update(data, partial)
+
+
+def check_atomic_step_name(dbsession: Any, owner_id: int | None, name: str) -> None:
+    """Names are unique per creator (a global rule would reveal others' private steps)."""
+    exists = dbsession.scalar(
+        select(AtomicStep.id).where(AtomicStep.created_by_id == owner_id, AtomicStep.name == name)
+    )
+    if exists is not None:
+        raise Duplicate("name", "You have an atomic step with this name already.")
 
 
 class AtomicStepCollection(AuthenticatedLookup, ModelCollection):
@@ -635,7 +648,9 @@ class AtomicStepCollection(AuthenticatedLookup, ModelCollection):
 
     def create(self, data: BaseModel) -> Any:
         check_step_type(self.request, getattr(data, "step_type", None))
-        step = AtomicStep(**data.model_dump(), created_by_id=current_user_id(self.request))
+        owner_id = current_user_id(self.request)
+        check_atomic_step_name(self.dbsession, owner_id, data.name)
+        step = AtomicStep(**data.model_dump(), created_by_id=owner_id)
         self.dbsession.add(step)
         self.dbsession.flush()
         return step
@@ -668,7 +683,7 @@ def check_credential_name(dbsession: Any, user_id: int, name: str) -> None:
         select(GitCredential.id).where(GitCredential.user_id == user_id, GitCredential.name == name)
     )
     if exists is not None:
-        raise ValidationFailed({"name": ["You have a credential with this name already."]})
+        raise Duplicate("name", "You have a credential with this name already.")
 
 
 class GitCredentialCollection(AuthenticatedLookup, ModelCollection):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
+from ansflow_pipelines.extensions import StepTypeName
 from ansflow_projects.fields import Bool, BoundedInt, HttpURL, Id, JSONObject, Name, Text
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
 
@@ -273,7 +274,7 @@ class AtomicStepOut(ReadSchema):
 
 class AtomicStepFields(BaseModel):
     name: Name
-    step_type: Text(32, min_length=1) = "custom"
+    step_type: StepTypeName = "custom"
     description: Text(10_000) = ""
     parameters: JSONObject = Field(default_factory=dict)
     timeout_seconds: BoundedInt(1, 7 * 24 * 3600) = 300

@@ -34,9 +34,11 @@ from ansflow_pyramid.execution import (
     get_runtime,
     global_stream_response,
     make_stream_token,
+    stream_token_problem,
     verify_stream_token,
 )
 from ansflow_pyramid.identity import Identity, User
+from ansflow_pyramid.security import refuse_credentials
 from ansflow_pyramid.security.policy import IDENTITY_SOURCES_KEY
 
 GLOBAL_PATH = ("api", "v1", "cicd", "events")
@@ -164,9 +166,16 @@ def stream_token_identity(request: Request) -> Identity | None:
         return None
     claimed = verify_stream_token(_secret(request), token, scope)
     if claimed is None or claimed.user_id is None:
+        problem = stream_token_problem(_secret(request), token, scope)
+        refuse_credentials(
+            request, problem or "The stream token names no user.", "stream_token_not_valid"
+        )
         return None
     user = request.dbsession.get(User, claimed.user_id)
     if user is None or not user.is_active:
+        refuse_credentials(
+            request, "The stream token's user is inactive or gone.", "stream_token_not_valid"
+        )
         return None
     return Identity.of_user(user, "stream", {"scope": scope})
 

@@ -43,7 +43,7 @@ from ansflow_cicd.schemas import (
 )
 from ansflow_cicd.secrets import get_secret_box
 from ansflow_cicd.tooltypes import CheckResult, ToolConnection, check_timeout, tool_types
-from ansflow_pyramid.api import ValidationFailed, validated_body
+from ansflow_pyramid.api import QueryParameters, ValidationFailed, validated_body
 from ansflow_pyramid.db import utcnow
 from ansflow_pyramid.outbound import get_outbound_client
 
@@ -103,9 +103,10 @@ def logs(context: ExecutionItem, request: Request) -> dict[str, Any]:
     """
     execution = context.obj
     dbsession = request.dbsession
-    step_id = int_param(request, "step", None, 1, 2**31 - 1)
-    offset = int_param(request, "offset", None, 0, 2**62)
-    limit = int_param(request, "limit", None, 1, MAX_LOG_PAGE)
+    with QueryParameters(request) as params:  # every bad parameter named at once
+        step_id = params.integer("step", None, 1, 2**31 - 1)
+        offset = params.integer("offset", None, 0, 2**62)
+        limit = params.integer("limit", None, 1, MAX_LOG_PAGE)
     final = execution.status in FINAL_STATUSES
     if offset is None and limit is None:
         lines = read_lines(dbsession, execution.id, 0, MERGED_MAX_LINES + 1, step_id)

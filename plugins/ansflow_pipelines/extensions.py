@@ -14,12 +14,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
+from ansflow_projects.fields import Text
+from pydantic import Field
 from pyramid.config import Configurator
 from pyramid.request import Request
 
+from ansflow_pyramid.execution import STEP_TYPES_INTROSPECTION
+from ansflow_pyramid.traversal import plugin_name
+
+__all__ = [
+    "BUILTIN_STEP_TYPES",
+    "STEP_TYPE_CATEGORY",
+    "StepType",
+    "StepTypeName",
+    "ToolLookup",
+    "ToolRef",
+    "add_step_type",
+    "set_pipeline_tool_lookup",
+    "step_types",
+    "tool_lookup",
+]
+
+
 STEP_TYPES_KEY = "ansflow_pipelines.step_types"
+#: The Pyramid introspection category of declared step types, which ``ansflow paths``
+#: and the OpenAPI document read (the core never imports this plugin).
+STEP_TYPE_CATEGORY = STEP_TYPES_INTROSPECTION
 TOOL_LOOKUP_KEY = "ansflow_pipelines.tool_lookup"
 TOOL_BATCH_LOOKUP_KEY = "ansflow_pipelines.tool_batch_lookup"
 
@@ -71,6 +93,13 @@ class ToolRef:
     project_id: int
 
 
+#: The type of a ``step_type`` field in request schemas: the OpenAPI document lists
+#: the declared step types as its values (the check itself happens on write).
+StepTypeName = Annotated[
+    Text(32, min_length=1), Field(json_schema_extra={"x-ansflow-choices": STEP_TYPE_CATEGORY})
+]
+
+
 class ToolLookup(Protocol):
     def __call__(self, request: Request, tool_id: int) -> ToolRef | None:
         """The tool ``tool_id`` if the caller may see it, else None."""
@@ -90,6 +119,10 @@ def add_step_type(
 ) -> None:
     """Declare a step type that pipeline steps may use.
 
+    Without it, steps of the type are refused (400) even when a runner is registered
+    for it with ``config.add_step_runner``.  The type appears in ``ansflow paths`` and
+    in the OpenAPI document's enumeration of step types.
+
     ``check(parameters)`` returns the field errors of a step definition of this type
     (``{"parameters.playbook": ["..."]}``); atomic steps' ``validate/`` and ``test/``
     use it.  Without one, any parameters object is accepted.
@@ -99,7 +132,11 @@ def add_step_type(
     def register() -> None:
         config.registry.setdefault(STEP_TYPES_KEY, {})[name] = step_type
 
-    config.action(("ansflow.step-type", name), register)
+    intr = config.introspectable(STEP_TYPE_CATEGORY, name, name, "ansflow step type")
+    intr["label"] = step_type.label
+    intr["description"] = description
+    intr["plugin"] = plugin_name(config)
+    config.action(("ansflow.step-type", name), register, introspectables=(intr,))
 
 
 def step_types(registry: Any) -> dict[str, StepType]:

@@ -22,6 +22,13 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ansflow_pyramid.db import Base, JSONDocument, TimestampMixin, utcnow
 from ansflow_pyramid.identity import User
 
+__all__ = [
+    "EXECUTION_MODES",
+    "PIPELINE_STATUSES",
+    "Pipeline",
+    "PipelineStep",
+]
+
 PIPELINE_STATUSES = ("pending", "running", "success", "failed", "cancelled")
 EXECUTION_MODES = ("local", "remote", "hybrid")
 
@@ -30,6 +37,7 @@ class Pipeline(TimestampMixin, Base):
     """A pipeline: an ordered list of steps that runs as executions."""
 
     __tablename__ = "pipelines"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(

@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from ansflow_pipelines.extensions import lookup_tools, step_types, tool_lookup
 from ansflow_pipelines.models import EXECUTION_MODES, PIPELINE_STATUSES, Pipeline, PipelineStep
 from ansflow_pipelines.schemas import PipelineCreate, PipelineFields, PipelineOut, StepIn
-from ansflow_pyramid.api import Filter, ValidationFailed
+from ansflow_pyramid.api import Duplicate, Filter, ValidationFailed
 
 
 def check_steps(
@@ -70,6 +70,14 @@ def check_tool(request: Request, tool_id: int | None, project_id: int) -> None:
         )
 
 
+def check_pipeline_name(dbsession: Any, project_id: int, name: str) -> None:
+    exists = dbsession.scalar(
+        select(Pipeline.id).where(Pipeline.project_id == project_id, Pipeline.name == name)
+    )
+    if exists is not None:
+        raise Duplicate("name", "This project has a pipeline with this name already.")
+
+
 def replace_steps(pipeline: Pipeline, rows: list[dict[str, Any]], dbsession: Any) -> None:
     """Replace every step of ``pipeline`` by ``rows`` (one transaction, so atomic)."""
     pipeline.steps.clear()
@@ -87,6 +95,7 @@ def build_pipeline(
 ) -> Pipeline:
     """Insert a pipeline with its steps (the caller checked the project permission)."""
     rows = check_steps(request, steps)
+    check_pipeline_name(request.dbsession, project_id, values["name"])
     tool_id = values.pop("execution_tool", None)
     check_tool(request, tool_id, project_id)
     pipeline = Pipeline(
@@ -108,6 +117,8 @@ class PipelineItem(ProjectScopedItem):
         values = data.model_dump(exclude_unset=partial, exclude={"steps"})
         steps = getattr(data, "steps", None)
         rows = check_steps(self.request, steps) if steps is not None else None
+        if values.get("name") not in (None, self.obj.name):
+            check_pipeline_name(self.dbsession, self.obj.project_id, values["name"])
         if "execution_tool" in values:
             tool_id = values.pop("execution_tool")
             check_tool(self.request, tool_id, self.obj.project_id)

@@ -21,6 +21,8 @@ from ansflow_projects.fields import (
 )
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
+from ansflow_pipelines.extensions import StepTypeName
+
 ExecutionMode = Literal["local", "remote", "hybrid"]
 #: At most this many steps in one pipeline.
 MAX_STEPS = 200
@@ -96,7 +98,7 @@ class StepIn(BaseModel):
 
     name: Name
     description: Text(10_000) = ""
-    step_type: Text(32, min_length=1) = "custom"
+    step_type: StepTypeName = "custom"
     command: Text(100_000) = ""
     environment_vars: JSONObject = Field(default_factory=dict)
     timeout_seconds: BoundedInt(1, 7 * 24 * 3600) = 300

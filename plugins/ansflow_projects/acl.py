@@ -38,6 +38,32 @@ from ansflow_projects.models import Project, ProjectMembership
 from ansflow_pyramid.api import APIError, ValidationFailed
 from ansflow_pyramid.identity import AUTHENTICATED, SUPERUSERS, user_principal
 
+__all__ = [
+    "COLLECTION_ACL",
+    "ROLE_PERMISSIONS",
+    "SHARED_VISIBILITIES",
+    "Actor",
+    "AuthenticatedLookup",
+    "ProjectACLContext",
+    "ProjectScopedACL",
+    "actor_of",
+    "build_project_acl",
+    "current_user_id",
+    "forget_project_acl",
+    "is_unrestricted",
+    "permission_denied",
+    "prime_project_acl",
+    "project_acl",
+    "require_authenticated",
+    "require_permission",
+    "require_project",
+    "restrict_to_visible",
+    "restrict_to_visible_for",
+    "visible_project_ids",
+    "visible_project_ids_for",
+]
+
+
 ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "owner": ("view", "add", "edit", "delete", "manage", "run", "own"),
     "maintainer": ("view", "add", "edit", "delete", "manage", "run"),

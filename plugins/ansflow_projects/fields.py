@@ -22,6 +22,21 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
+__all__ = [
+    "INT32_MAX",
+    "MAX_JSON_DEPTH",
+    "Bool",
+    "BoundedInt",
+    "HttpURL",
+    "Id",
+    "JSONArray",
+    "JSONObject",
+    "Name",
+    "Text",
+    "does_not_exist",
+]
+
+
 #: The largest value of a PostgreSQL ``integer`` column.
 INT32_MAX = 2_147_483_647
 #: JSON documents nested deeper than this are refused (they are never legitimate here).
@@ -80,7 +95,10 @@ def _json_integer(value: Any) -> Any:
 
 
 #: The id of a row (a foreign key given in a body).
-Id = Annotated[int, BeforeValidator(_json_integer), Field(ge=1, le=INT32_MAX)]
+# The bounds come before the validator: pydantic writes them into the JSON schema as
+# ``minimum``/``maximum`` only there (after a BeforeValidator they leak as "ge"/"le",
+# keywords no OpenAPI tool knows).  Validation is the same either way.
+Id = Annotated[int, Field(ge=1, le=INT32_MAX), BeforeValidator(_json_integer)]
 #: A strict boolean.
 Bool = Annotated[bool, Field(strict=True)]
 #: A JSON object stored in a JSON/JSONB column.
@@ -106,7 +124,7 @@ HttpURL = Annotated[
 
 def BoundedInt(ge: int, le: int) -> Any:  # noqa: N802
     """An integer in ``[ge, le]`` (``5.0`` counts, ``"5"`` and ``true`` do not)."""
-    return Annotated[int, BeforeValidator(_json_integer), Field(ge=ge, le=le)]
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
 
 
 def does_not_exist(value: Any) -> list[str]:

@@ -15,6 +15,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ansflow_pyramid.db import Base, TimestampMixin
 from ansflow_pyramid.identity import User
 
+__all__ = [
+    "ENV_TYPES",
+    "ROLES",
+    "VISIBILITIES",
+    "Environment",
+    "Project",
+    "ProjectMembership",
+]
+
 VISIBILITIES = ("private", "internal", "public")
 ROLES = ("owner", "maintainer", "developer", "reporter", "guest")
 ENV_TYPES = ("development", "testing", "staging", "production")

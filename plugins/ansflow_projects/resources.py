@@ -2,13 +2,14 @@
 
 Shows: ``ModelCollection`` subclasses with filters, ordering and search; visibility in
 ``base_query``; ACLs on items computed from data; validation of foreign keys and
-uniqueness before writing (so bad input is a 400 naming the field, never a database
-error); and :class:`ProjectScopedCollection` / :class:`ProjectScopedItem`, which any
+uniqueness before writing (so bad input is a 400, and a duplicate a 409, naming the
+field, never a database error); and :class:`ProjectScopedCollection` / :class:`ProjectScopedItem`, which any
 plugin whose resources belong to a project can subclass.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -39,7 +40,18 @@ from ansflow_projects.schemas import (
     ProjectOut,
 )
 from ansflow_projects.summaries import attach_project_summaries, project_counters
-from ansflow_pyramid.api import Filter, ModelCollection, ModelItem, ValidationFailed
+from ansflow_pyramid.api import Duplicate, Filter, ModelCollection, ModelItem, ValidationFailed
+
+__all__ = [
+    "PROJECT_RESOURCE_PERMISSIONS",
+    "EnvironmentCollection",
+    "MembershipCollection",
+    "ProjectCollection",
+    "ProjectScopedCollection",
+    "ProjectScopedItem",
+    "unique_violation",
+]
+
 
 #: Permissions of the default views of project resources.  Writes to project children
 #: need "edit"/"delete" on the project; creating needs "add" (checked in ``create``).
@@ -71,6 +83,14 @@ class ProjectScopedCollection(AuthenticatedLookup, ModelCollection):
     #: The permission on the project that creating a row needs.
     create_permission: ClassVar[str] = "add"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Every ``create`` a subclass writes is wrapped, so the target project's
+        # permission is checked whether or not the plugin's own code remembers to.
+        super().__init_subclass__(**kwargs)
+        create = cls.__dict__.get("create")
+        if create is not None and not getattr(create, "checks_project", False):
+            cls.create = _checking_project_permission(create)  # type: ignore[method-assign]
+
     def base_query(self) -> Select[Any]:
         return restrict_to_visible(self.request, select(self.model), type(self).project_column)
 
@@ -78,9 +98,66 @@ class ProjectScopedCollection(AuthenticatedLookup, ModelCollection):
         """The target project of a write, checked for ``create_permission``."""
         return require_project(self.request, project_id, self.create_permission, field)
 
+    def target_project(self, data: BaseModel) -> tuple[int, str] | None:
+        """The project a create names before it runs, and the field naming it.
 
-def unique_violation(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed({field: [message]})
+        The path's capture of the project column wins (``/projects/{project_id}/...``),
+        then a ``project`` or ``project_id`` field of the body.  None when only the
+        plugin's ``create`` can tell (an execution's project is its pipeline's); the
+        created row's project is checked afterwards in every case.
+        """
+        column = type(self).project_column.key
+        for name in (column, "project", "project_id"):
+            value = self.fixed_filters.get(name)
+            if isinstance(value, int):
+                return value, name
+        for name in ("project", "project_id", column):
+            value = getattr(data, name, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value, name
+        return None
+
+    def create(self, data: BaseModel) -> Any:
+        return super().create(data)
+
+
+def _checking_project_permission(create: Any) -> Any:
+    """Wrap a project-scoped collection's ``create`` with the permission checks.
+
+    Before it runs, the project the request names must grant ``create_permission``
+    (a project the caller cannot see is a 400 on the field naming it, exactly like a
+    missing one); after it runs, so must the project the new row landed in, however
+    the plugin chose it (403 otherwise; the error aborts the transaction, so the row
+    is never stored).
+    """
+
+    @functools.wraps(create)
+    def checked_create(self: ProjectScopedCollection, data: BaseModel) -> Any:
+        checked: set[int] = getattr(self, "_checked_projects", set())
+        self._checked_projects = checked
+        target = self.target_project(data)
+        if target is not None and target[0] not in checked:
+            self.require_project(*target)
+            checked.add(target[0])
+        obj = create(self, data)
+        landed = getattr(obj, type(self).project_column.key, None)
+        if landed is not None and landed not in checked:
+            self.require_project(landed)
+            checked.add(landed)
+        return obj
+
+    checked_create.checks_project = True  # type: ignore[attr-defined]
+    return checked_create
+
+
+ProjectScopedCollection.create = _checking_project_permission(  # type: ignore[method-assign]
+    ProjectScopedCollection.create
+)
+
+
+def unique_violation(field: str, message: str) -> Duplicate:
+    """A clash with stored data: a 409, as for every uniqueness rule of the API."""
+    return Duplicate(field, message)
 
 
 # -- projects ---------------------------------------------------------------------

@@ -323,6 +323,8 @@ ENDPOINTS: list[tuple[str, str, str, dict[str, Any], dict[str, list[Any]]]] = [
 
 #: Endpoints whose fields are all optional.
 EMPTY_BODY_IS_VALID = {"pipeline clone"}
+#: Names the seeded database holds already.
+TAKEN_NAMES = {"seeded", "qa", "ci", "gh"}
 
 
 def fill(value: Any, ids: dict[str, int]) -> Any:
@@ -375,9 +377,9 @@ def test_bad_input_is_a_json_4xx_and_changes_nothing(
     ]
     for raw, status in raw_cases:
         check_error(send(alice, method, url, raw), status, f"{name}: raw {raw[:20]!r}")
-    check_error(
-        send(alice, method, url, json.dumps(valid).encode(), "text/xml"), 415, f"{name}: xml"
-    )
+    for media_type in ("text/xml", "text/plain", "application/x-www-form-urlencoded"):
+        response = send(alice, method, url, json.dumps(valid).encode(), media_type)
+        check_error(response, 415, f"{name}: {media_type}")
 
     for field_name, values in bad_fields.items():
         for value in values:
@@ -385,7 +387,11 @@ def test_bad_input_is_a_json_4xx_and_changes_nothing(
             raw = json.dumps(body).encode()
             response = send(alice, method, url, raw)
             what = f"{name}: {field_name}={str(value)[:40]!r}"
-            error = check_error(response, 400, what)
+            # A taken name is valid input clashing with stored data: 409, like every
+            # uniqueness rule; anything else is a 400.
+            taken = field_name == "name" and isinstance(value, str) and value in TAKEN_NAMES
+            expected = 409 if taken else 400
+            error = check_error(response, expected, what)
             fields = set(error.get("errors") or {})
             assert any(key == field_name or key.startswith(field_name + ".") for key in fields) or (
                 not fields and error["code"] in ("invalid", "malformed_json")

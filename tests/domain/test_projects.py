@@ -12,15 +12,19 @@ def test_creator_becomes_owner_member_and_names_are_unique(api):
     assert project["settings"] == {"notify": ["ops"]}
     members = alice.get("/api/v1/projects/memberships/", {"project": project["id"]}).json
     assert [(m["user"], m["role"]) for m in members["results"]] == [(alice.user_id, "owner")]
-    error = alice.post("/api/v1/projects/projects/", {"name": "Alpha"}, status=400).json
-    assert "name" in error["errors"]
+    error = alice.post("/api/v1/projects/projects/", {"name": "Alpha"}, status=409).json
+    assert "name" in error["errors"] and error["code"] == "unique"
     other = make_project(alice, "Beta")
-    alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"name": "Alpha"}, status=400)
+    alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"name": "Alpha"}, status=409)
     renamed = alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"name": "Gamma"}).json
     assert renamed["name"] == "Gamma"
-    # The owner is read-only: a body naming another owner changes nothing.
-    patched = alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"owner": 999}).json
-    assert patched["owner"]["id"] == alice.user_id
+    # The owner is read-only and ignored on writes (AnsFlow's client sends it back);
+    # other read-only fields are refused, naming the field.
+    url = f"/api/v1/projects/projects/{other['id']}/"
+    alice.patch(url, {"owner": 999})
+    assert alice.get(url).json["owner"]["id"] == alice.user_id
+    refused = alice.patch(url, {"id": other["id"] + 1}, status=400).json
+    assert list(refused["errors"]) == ["id"]
 
 
 def test_membership_roles_change_what_members_may_do(api):
@@ -67,7 +71,7 @@ def test_environments_unique_per_project(api):
     ).json
     assert env["project"] == one["id"] and env["env_type_display"] == "Production"
     alice.post(
-        f"/api/v1/projects/projects/{one['id']}/create_environment/", {"name": "prod"}, status=400
+        f"/api/v1/projects/projects/{one['id']}/create_environment/", {"name": "prod"}, status=409
     )
     alice.post("/api/v1/projects/environments/", {"project": two["id"], "name": "prod"})
     assert alice.get("/api/v1/projects/environments/", {"project": one["id"]}).json["count"] == 1

@@ -8,6 +8,7 @@ from ansflow_pyramid.execution.tokens import (
     GLOBAL_SCOPE,
     execution_scope,
     make_stream_token,
+    stream_token_problem,
     verify_stream_token,
 )
 
@@ -39,3 +40,16 @@ def test_a_token_is_worthless_for_another_scope_or_secret_or_when_tampered():
 def test_signing_needs_a_secret():
     with pytest.raises(ValueError, match="secret_key"):
         make_stream_token("", execution_scope(1), 1, 60)
+
+
+def test_each_way_a_token_fails_has_its_own_sentence():
+    token = make_stream_token(SECRET, execution_scope(7), user_id=3, ttl=60, now=1000)
+    assert stream_token_problem(SECRET, token, execution_scope(7), now=1000) is None
+    problems = {
+        "expired": stream_token_problem(SECRET, token, execution_scope(7), now=2000),
+        "another stream": stream_token_problem(SECRET, token, execution_scope(8), now=1000),
+        "signature": stream_token_problem(SECRET, token + "x", execution_scope(7), now=1000),
+        "malformed": stream_token_problem(SECRET, "garbage", execution_scope(7), now=1000),
+    }
+    for word, problem in problems.items():
+        assert problem is not None and word in problem, (word, problem)

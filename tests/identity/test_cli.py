@@ -49,7 +49,23 @@ def test_create_superuser_from_stdin(ini, monkeypatch, capsys, dbsession, testap
     assert obtain(testapp, "admin", "a strong password")["access"]
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_create_user_on_a_pipe_without_password_stdin_explains_itself(ini, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a strong password\n"))
+    assert main(["create-user", ini, "admin", "--superuser"]) == 2
+    error = capsys.readouterr().err
+    assert "--password-stdin" in error and "not a terminal" in error
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["create-user", ini, "admin", "--password-stdin"]) == 2
+    assert "empty" in capsys.readouterr().err
+
+
 def test_create_user_prompts_twice(ini, monkeypatch, capsys, dbsession):
+    monkeypatch.setattr("sys.stdin", Terminal())
     answers = iter(["first password", "other password"])
     monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
     assert main(["create-user", ini, "bob"]) == 2

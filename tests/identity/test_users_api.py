@@ -82,7 +82,7 @@ def test_username_must_be_unique_and_valid(testapp, make_user):
     make_user("root", superuser=True)
     headers = login(testapp, "root")
     taken = testapp.post_json(
-        USERS, {"username": "root", "password": "long enough pw"}, headers=headers, status=400
+        USERS, {"username": "root", "password": "long enough pw"}, headers=headers, status=409
     )
     assert taken.json["errors"]["username"] == ["A user with that username already exists."]
     bad = testapp.post_json(
