@@ -46,6 +46,13 @@ class Recorder(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         seen = {name: self.headers.get(name) for name in CREDENTIAL_HEADERS}
         self.server.seen.append((self.command, self.path, seen, body))  # type: ignore[attr-defined]
+        target = getattr(self.server, "redirect_target", None)
+        if target and self.path.startswith("/hop"):
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if self.path.startswith("/redirect"):
             query = parse_qs(urlsplit(self.path).query)
             self.send_response(int(query.get("status", ["302"])[0]))

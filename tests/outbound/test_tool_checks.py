@@ -12,7 +12,7 @@ import pytest
 from webtest import TestApp
 
 from tests.domain.conftest import API, make_project, make_tool
-from tests.outbound.test_client import Server, redirect
+from tests.outbound.test_client import Server
 
 
 @pytest.fixture
@@ -38,8 +38,8 @@ def test_the_token_is_not_sent_to_a_redirect_target_on_another_origin(loopback_a
     alice = loopback_api.as_user("alice")
     project = make_project(alice)
     # The tool's probe path (/api/json) is answered by a redirect to another host.
-    base = redirect(first.url, f"{second.url}/elsewhere") + "&x="
-    tool = make_tool(alice, project["id"], base_url=base, token="tool-token")
+    first.httpd.redirect_target = f"{second.url}/elsewhere"  # type: ignore[attr-defined]
+    tool = make_tool(alice, project["id"], base_url=f"{first.url}/hop", token="tool-token")
     result = check(alice, tool["id"])
     assert result["status"] == "authenticated"
     assert first.seen[0][2]["Authorization"].startswith("Basic ")
@@ -69,7 +69,9 @@ def test_non_public_addresses_are_refused_by_default(testapp, dbsession):
 
 def test_closed_and_silent_ports_read_the_same(make_app, testapp, dbsession):
     app = make_app(
-        ansflow__outbound_allowed_networks="127.0.0.1", ansflow__tool_check_timeout="0.5"
+        ansflow__outbound_allowed_networks="127.0.0.1",
+        ansflow__tool_check_timeout="0.5",
+        ansflow__outbound_timeout_seconds="0.5",
     )
     alice = API(TestApp(app, extra_environ={"HTTP_HOST": "localhost"}), dbsession).as_user("a")
     project = make_project(alice)
