@@ -42,6 +42,29 @@ from pyramid.exceptions import ConfigurationError
 
 from ansflow_pyramid.execution.specs import RunSpec, StepSpec
 
+__all__ = [
+    "BackendCapabilities",
+    "LogChunk",
+    "RemoteAuthError",
+    "RemoteBackend",
+    "RemoteBackendRegistry",
+    "RemoteDefinition",
+    "RemoteError",
+    "RemoteJob",
+    "RemoteNotFound",
+    "RemoteObservation",
+    "RemoteRunContext",
+    "RemoteRunHandle",
+    "RemoteTarget",
+    "RemoteTool",
+    "RemoteUnavailable",
+    "add_remote_backend",
+    "get_remote_backends",
+    "match_step",
+    "remote_steps",
+    "runs_remotely",
+]
+
 REGISTRY_KEY = "ansflow.remote_backends"
 
 #: Execution modes of a pipeline (``Pipeline.execution_mode``).
