@@ -109,8 +109,12 @@ class AnsibleCollection(ProjectScopedCollection):
             return query
         return query.where(or_(column.is_(None), column.in_(visible)))
 
-    def target_project(self, project_id: int | None) -> int | None:
-        """Check the caller may create in ``project_id`` (None: a global object)."""
+    def project_for_create(self, project_id: int | None) -> int | None:
+        """Check the caller may create in ``project_id`` (None: a global object).
+
+        The generic wrapper of ``create`` checks a named project too; this adds the
+        rule for global objects, which only superusers may create.
+        """
         if project_id is None:
             if not is_unrestricted(self.request):
                 raise ValidationFailed(
@@ -169,7 +173,7 @@ class InventoryCollection(AnsibleCollection):
 
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, InventoryCreate)
-        project_id = self.target_project(data.project)
+        project_id = self.project_for_create(data.project)
         values = data.model_dump(exclude={"project"})
         inventory = Inventory(
             **values,
@@ -221,7 +225,7 @@ class PlaybookCollection(AnsibleCollection):
 
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, PlaybookCreate)
-        project_id = self.target_project(data.project)
+        project_id = self.project_for_create(data.project)
         playbook = Playbook(
             **data.model_dump(exclude={"project"}),
             project_id=project_id,
@@ -266,7 +270,7 @@ class CredentialCollection(AnsibleCollection):
 
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, CredentialCreate)
-        project_id = self.target_project(data.project)
+        project_id = self.project_for_create(data.project)
         values = data.model_dump(exclude={"project", *services.SECRET_COLUMNS})
         credential = Credential(
             **values, project_id=project_id, created_by_id=current_user_id(self.request)
@@ -325,7 +329,7 @@ class HostCollection(AnsibleCollection):
 
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, HostCreate)
-        project_id = self.target_project(data.project)
+        project_id = self.project_for_create(data.project)
         check_reference(self.dbsession, Credential, data.credential, project_id, "credential")
         for group_id in data.groups:
             check_reference(self.dbsession, HostGroup, group_id, project_id, "groups")
@@ -375,7 +379,7 @@ class HostGroupCollection(AnsibleCollection):
 
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, HostGroupCreate)
-        project_id = self.target_project(data.project)
+        project_id = self.project_for_create(data.project)
         check_reference(self.dbsession, HostGroup, data.parent, project_id, "parent")
         group = HostGroup(
             **data.model_dump(exclude={"project", "parent"}),

@@ -71,7 +71,6 @@ class LocalShellRunner(StepRunner):
         self._kill_timer: threading.Timer | None = None
         self._cleaned = False
         self.identity: StepIdentity | None = None
-        self.environment: dict[str, str] = {}
 
     def prepare(self, context: StepContext) -> None:
         self.context = context
@@ -81,12 +80,23 @@ class LocalShellRunner(StepRunner):
         if not context.workspace.is_dir():
             raise RuntimeError(f"workspace {context.workspace} does not exist")
         self.identity = step_identity(context.settings)
-        self.environment = dict(context.environment)
         if self.identity is not None:
             identity = self.identity
             if os.stat(context.workspace).st_uid != identity.uid:
                 os.chown(context.workspace, identity.uid, identity.gid)
-            self.environment.update(HOME=identity.home, USER=identity.name, LOGNAME=identity.name)
+
+    def process_environment(self) -> dict[str, str]:
+        """The step's environment, as the user it runs as sees it.
+
+        Derived from ``self.context`` when the process starts, so a subclass that
+        replaces the context after ``prepare`` (the Ansible runner does) is honoured.
+        """
+        assert self.context is not None
+        environment = dict(self.context.environment)
+        if self.identity is not None:
+            identity = self.identity
+            environment.update(HOME=identity.home, USER=identity.name, LOGNAME=identity.name)
+        return environment
 
     def start(self) -> None:
         context = self.context
@@ -106,7 +116,7 @@ class LocalShellRunner(StepRunner):
             self.process = subprocess.Popen(
                 [self.shell, "-c", command],
                 cwd=str(context.workspace),
-                env=self.environment,
+                env=self.process_environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
