@@ -140,13 +140,25 @@ class ModelCollection(Collection):
         """``base_query`` narrowed by the filters fixed by the path."""
         return self.base_query().where(*self.fixed_filter_clauses())
 
+    def load_record(self, key: Any) -> Any | None:
+        """The record of item ``key`` as this request may see it, or None.
+
+        Every path to an item loads it here, canonical and alias alike: a filtered
+        alias (``/pipelines/{pipeline_id}/executions/{id}/``) only adds its fixed
+        filters as WHERE clauses (:meth:`fixed_filter_clauses`).  The default loads the
+        ORM row through :meth:`query`; a collection whose items are read far more often
+        than written may return a lighter record (a dataclass, with what its item's ACL
+        needs) and load the ORM row only when a write needs it.
+        """
+        return self.dbsession.scalars(self.query().where(self.primary_key() == key)).first()
+
     def load_item(self, key: Any) -> Item:
         if not Filter(self.primary_key()).holds(key):
             raise KeyError(key)
-        obj = self.dbsession.scalars(self.query().where(self.primary_key() == key)).first()
-        if obj is None:
+        record = self.load_record(key)
+        if record is None:
             raise KeyError(key)
-        return self.item_class(self, key, obj)
+        return self.item_class(self, key, record)
 
     def item_for(self, obj: Any) -> Item:
         """The item resource of a row of this collection (after a create)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ansflow_pipelines.resources import PipelineCollection
 from pyramid.config import Configurator
 
+from ansflow_cicd.interfaces import ExecutionError
 from ansflow_cicd.resources import (
     AtomicStepCollection,
     ExecutionCollection,
@@ -24,6 +25,7 @@ from ansflow_cicd.resources import (
 from ansflow_cicd.schemas import (
     CheckOut,
     ExecutionDetail,
+    ExecutionTimeline,
     LocalExecutorRequest,
     RunRequest,
     StatisticsOut,
@@ -35,6 +37,7 @@ from ansflow_cicd.tooltypes import BUILTIN_TOOL_TYPES, add_tool_type
 from ansflow_cicd.views import (
     cancel,
     create_local_executor,
+    execution_error_view,
     execution_statistics,
     health_check,
     logs,
@@ -60,6 +63,8 @@ def includeme(config: Configurator) -> None:
         )
     config.set_pipeline_tool_lookup(lookup_tool)
     config.add_migrations("ansflow_cicd:migrations")
+    # Refusals of the execution service, as the JSON errors clients know.
+    config.add_exception_view(execution_error_view, context=ExecutionError)
 
     # -- tools
     config.add_api_resource(
@@ -110,7 +115,13 @@ def includeme(config: Configurator) -> None:
         success_status=201,
     )
     config.add_api_action(ExecutionCollection, "logs", logs, methods=["GET"])
-    config.add_api_action(ExecutionCollection, "timeline", timeline, methods=["GET"])
+    config.add_api_action(
+        ExecutionCollection,
+        "timeline",
+        timeline,
+        methods=["GET"],
+        response_schema=ExecutionTimeline,
+    )
     config.add_api_action(
         ExecutionCollection,
         "statistics",

@@ -30,9 +30,10 @@ from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
 from pyramid.httpexceptions import HTTPForbidden
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.request import Request
-from sqlalchemy import Select, bindparam, false, or_, select
+from sqlalchemy import Select, and_, bindparam, false, or_, select
 
 from ansflow_projects.fields import does_not_exist
+from ansflow_projects.interfaces import Actor
 from ansflow_projects.models import Project, ProjectMembership
 from ansflow_pyramid.api import APIError, ValidationFailed
 from ansflow_pyramid.identity import AUTHENTICATED, SUPERUSERS, user_principal
@@ -120,6 +121,60 @@ def prime_project_acl(
     cache[project_id] = build_project_acl(visibility, owner_id, members)
 
 
+class CallerAccess:
+    """What a loading query joins so that an item's ACL needs no query of its own.
+
+    A plugin whose rows belong to a project joins the project and the caller's own
+    membership into the statement that loads the row (:meth:`join`, :data:`COLUMNS`),
+    optionally keeping only visible rows (:meth:`visible`), and derives the item's ACL
+    from the loaded values (:meth:`acl`).  The rule stays here, in the plugin that owns
+    projects; the loaded item carries its ACL and no cache is written.
+    """
+
+    #: The loaded values, labelled ``project_visibility``, ``project_owner_id`` and
+    #: ``caller_role``.
+    COLUMNS = (
+        Project.visibility.label("project_visibility"),
+        Project.owner_id.label("project_owner_id"),
+        ProjectMembership.role.label("caller_role"),
+    )
+    NAMES = ("project_visibility", "project_owner_id", "caller_role")
+
+    @staticmethod
+    def join(query: Select[Any], project_column: Any, caller: Any) -> Select[Any]:
+        """``query`` joined to the project of ``project_column`` and to the membership
+        of ``caller`` (a user id or a ``bindparam``) in it."""
+        return query.join(Project, Project.id == project_column).outerjoin(
+            ProjectMembership,
+            and_(
+                ProjectMembership.project_id == project_column,
+                ProjectMembership.user_id == caller,
+            ),
+        )
+
+    @staticmethod
+    def visible(caller: Any) -> Any:
+        """The clause keeping rows whose project the caller may view (the rule of
+        :func:`visible_project_ids_for`, on the joined columns)."""
+        return or_(
+            Project.visibility.in_(SHARED_VISIBILITIES),
+            Project.owner_id == caller,
+            ProjectMembership.id.is_not(None),
+        )
+
+    @staticmethod
+    def acl(
+        user_id: int | None, visibility: str, owner_id: int | None, role: str | None
+    ) -> list[Any]:
+        """The project's ACL as it applies to caller ``user_id``, from loaded values.
+
+        The other members' entries are left out: they cannot change a decision about
+        this caller.
+        """
+        members = [(user_id, role)] if user_id is not None and role is not None else []
+        return build_project_acl(visibility, owner_id, members)
+
+
 def forget_project_acl(request: Request, project_id: int) -> None:
     """Drop the cached ACL after changing a project's members or visibility."""
     request.__dict__.get(_CACHE_ATTRIBUTE, {}).pop(project_id, None)
@@ -180,21 +235,45 @@ def is_unrestricted(request: Request) -> bool:
     return identity is not None and identity.is_superuser
 
 
+def actor_of(request: Request) -> Actor:
+    """The :class:`Actor` a request's services act for."""
+    identity = getattr(request, "identity", None) if has_security_policy(request) else None
+    return Actor(
+        user_id=identity.user_id if identity is not None else None,
+        username=identity.username if identity is not None else "anonymous",
+        unrestricted=is_unrestricted(request),
+    )
+
+
+def visible_project_ids_for(actor: Actor) -> Select[Any] | None:
+    """A select of the ids of projects ``actor`` may view; None when unrestricted."""
+    if actor.unrestricted:
+        return None
+    if actor.user_id is None:
+        return select(Project.id).where(false())
+    memberships = select(ProjectMembership.project_id).where(
+        ProjectMembership.user_id == actor.user_id
+    )
+    return select(Project.id).where(
+        or_(
+            Project.visibility.in_(SHARED_VISIBILITIES),
+            Project.owner_id == actor.user_id,
+            Project.id.in_(memberships),
+        )
+    )
+
+
+def restrict_to_visible_for(actor: Actor, query: Select[Any], column: Any) -> Select[Any]:
+    """Narrow ``query`` to rows whose project (``column``) ``actor`` may view."""
+    visible = visible_project_ids_for(actor)
+    return query if visible is None else query.where(column.in_(visible))
+
+
 def visible_project_ids(request: Request) -> Select[Any] | None:
     """A select of the ids of projects the caller may view; None when unrestricted."""
     if is_unrestricted(request):
         return None
-    user_id = current_user_id(request)
-    if user_id is None:
-        return select(Project.id).where(false())
-    memberships = select(ProjectMembership.project_id).where(ProjectMembership.user_id == user_id)
-    return select(Project.id).where(
-        or_(
-            Project.visibility.in_(SHARED_VISIBILITIES),
-            Project.owner_id == user_id,
-            Project.id.in_(memberships),
-        )
-    )
+    return visible_project_ids_for(actor_of(request))
 
 
 def restrict_to_visible(request: Request, query: Select[Any], column: Any) -> Select[Any]:
