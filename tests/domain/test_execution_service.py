@@ -45,7 +45,7 @@ def seeded(api):
 
 
 def test_service_runs_the_life_of_an_execution_without_a_request(seeded, dbsession, ansflow_app):
-    alice, project, pipeline = seeded
+    alice, _project, pipeline = seeded
     actor = Actor(user_id=alice.user_id, username="alice")
     effects = RecordingEffects()
     with dbsession() as session:
@@ -101,7 +101,7 @@ def test_service_runs_the_life_of_an_execution_without_a_request(seeded, dbsessi
 
 
 def test_service_refusals_are_domain_errors_rendered_as_json(seeded, api, dbsession):
-    alice, project, pipeline = seeded
+    alice, _project, pipeline = seeded
     actor = Actor(user_id=alice.user_id, username="alice")
     other = make_project(alice, "Other")
     tool = make_tool(alice, other["id"])
@@ -125,7 +125,7 @@ def test_service_refusals_are_domain_errors_rendered_as_json(seeded, api, dbsess
 
 
 def test_canonical_and_alias_reads_share_one_load_path(seeded, monkeypatch):
-    alice, project, pipeline = seeded
+    alice, _project, pipeline = seeded
     execution = alice.post("/api/v1/cicd/executions/", {"pipeline_id": pipeline["id"]}).json
     calls: list[dict] = []
     original = ExecutionCollection.load_record
