@@ -25,6 +25,7 @@ from ansflow_cicd.resources import (
 from ansflow_cicd.schemas import (
     CheckOut,
     ExecutionDetail,
+    ExecutionLogs,
     ExecutionTimeline,
     LocalExecutorRequest,
     RunRequest,
@@ -114,7 +115,9 @@ def includeme(config: Configurator) -> None:
         response_schema=ExecutionDetail,
         success_status=201,
     )
-    config.add_api_action(ExecutionCollection, "logs", logs, methods=["GET"])
+    config.add_api_action(
+        ExecutionCollection, "logs", logs, methods=["GET"], response_schema=ExecutionLogs
+    )
     config.add_api_action(
         ExecutionCollection,
         "timeline",

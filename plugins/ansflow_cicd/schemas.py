@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    RootModel,
     TypeAdapter,
     computed_field,
 )
@@ -280,6 +281,44 @@ class ExecutionTimeline(BaseModel):
                 for step in steps
             ],
         )
+
+
+class ExecutionLogText(BaseModel):
+    """``logs/`` without ``offset``/``limit``: the merged text of the first lines."""
+
+    execution_id: int
+    status: str
+    logs: str
+    line_count: int
+    next_offset: int
+    truncated: bool
+    complete: bool
+
+
+class LogLineOut(BaseModel):
+    number: int
+    step_id: int | None
+    step_name: str | None
+    stream: str
+    text: str
+    timestamp: dt.datetime
+
+
+class ExecutionLogPage(BaseModel):
+    """``logs/?offset=&limit=``: numbered lines after ``offset``."""
+
+    execution_id: int
+    status: str
+    offset: int
+    limit: int
+    lines: list[LogLineOut]
+    next_offset: int
+    has_more: bool
+    complete: bool
+
+
+class ExecutionLogs(RootModel[ExecutionLogText | ExecutionLogPage]):
+    """What ``logs/`` answers: the merged text, or a page of lines by offset."""
 
 
 #: Times in live events are ISO 8601 text written by ``datetime.isoformat``.

@@ -38,8 +38,11 @@ from ansflow_cicd.resources import (
 )
 from ansflow_cicd.schemas import (
     CheckOut,
+    ExecutionLogPage,
+    ExecutionLogText,
     ExecutionTimeline,
     LocalExecutorRequest,
+    LogLineOut,
     RunRequest,
     ToolOut,
     label,
@@ -128,7 +131,7 @@ def logs(context: ExecutionItem, request: Request) -> dict[str, Any]:
     execution has finished and every line has been read.  ``?step=<id>`` narrows to
     one step execution.
     """
-    execution = context.obj
+    execution = context.loaded
     dbsession = request.dbsession
     step_id = int_param(request, "step", None, 1, 2**31 - 1)
     offset = int_param(request, "offset", None, 0, 2**62)
@@ -138,41 +141,41 @@ def logs(context: ExecutionItem, request: Request) -> dict[str, Any]:
         lines = read_lines(dbsession, execution.id, 0, MERGED_MAX_LINES + 1, step_id)
         truncated = len(lines) > MERGED_MAX_LINES
         lines = lines[:MERGED_MAX_LINES]
-        return {
-            "execution_id": execution.id,
-            "status": execution.status,
-            "logs": "\n".join(line.text for line in lines),
-            "line_count": len(lines),
-            "next_offset": lines[-1].number if lines else 0,
-            "truncated": truncated,
-            "complete": final and not truncated,
-        }
+        return ExecutionLogText(
+            execution_id=execution.id,
+            status=execution.status,
+            logs="\n".join(line.text for line in lines),
+            line_count=len(lines),
+            next_offset=lines[-1].number if lines else 0,
+            truncated=truncated,
+            complete=final and not truncated,
+        ).model_dump()
     offset = offset or 0
     limit = limit or DEFAULT_LOG_PAGE
     lines = read_lines(dbsession, execution.id, offset, limit + 1, step_id)
     has_more = len(lines) > limit
     lines = lines[:limit]
     names = {s.id: s.step_name for s in _record(context).steps}
-    return {
-        "execution_id": execution.id,
-        "status": execution.status,
-        "offset": offset,
-        "limit": limit,
-        "lines": [
-            {
-                "number": line.number,
-                "step_id": line.step_execution_id,
-                "step_name": names.get(line.step_execution_id),
-                "stream": line.stream,
-                "text": line.text,
-                "timestamp": line.created_at,
-            }
+    return ExecutionLogPage(
+        execution_id=execution.id,
+        status=execution.status,
+        offset=offset,
+        limit=limit,
+        lines=[
+            LogLineOut(
+                number=line.number,
+                step_id=line.step_execution_id,
+                step_name=names.get(line.step_execution_id),
+                stream=line.stream,
+                text=line.text,
+                timestamp=line.created_at,
+            )
             for line in lines
         ],
-        "next_offset": lines[-1].number if lines else offset,
-        "has_more": has_more,
-        "complete": final and not has_more,
-    }
+        next_offset=lines[-1].number if lines else offset,
+        has_more=has_more,
+        complete=final and not has_more,
+    ).model_dump()
 
 
 def timeline(context: ExecutionItem, request: Request) -> dict[str, Any]:
