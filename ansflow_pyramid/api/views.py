@@ -18,7 +18,9 @@ from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
 
 from ansflow_pyramid.api.bodies import validated_body
+from ansflow_pyramid.api.conditional import not_modified, require_match
 from ansflow_pyramid.api.errors import APIError, error_response
+from ansflow_pyramid.api.listing import Page
 from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
 from ansflow_pyramid.traversal import Namespace
 
@@ -37,8 +39,12 @@ def reject_subpath(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # -- default views ------------------------------------------------------------------
-def list_view(context: ModelCollection, request: Request) -> dict[str, Any]:
-    return context.list_page().render(request)
+def list_view(context: ModelCollection, request: Request) -> Any:
+    count, rows, page, page_size = context.list_rows()
+    unchanged = not_modified(request, context.list_etag(rows, count, page, page_size))
+    if unchanged is not None:
+        return unchanged
+    return Page(count, context.serialize_many(rows), page, page_size).render(request)
 
 
 def create_view(context: ModelCollection, request: Request) -> dict[str, Any]:
@@ -52,7 +58,11 @@ def create_view(context: ModelCollection, request: Request) -> dict[str, Any]:
     return context.serialize(obj)
 
 
-def retrieve_view(context: ModelItem, request: Request) -> dict[str, Any]:
+def retrieve_view(context: ModelItem, request: Request) -> Any:
+    # Compared before serialising: a polling client's unchanged resource costs its load.
+    unchanged = not_modified(request, context.etag())
+    if unchanged is not None:
+        return unchanged
     return context.serialize()
 
 
@@ -60,6 +70,7 @@ def update_view(context: ModelItem, request: Request) -> dict[str, Any]:
     schema = context.collection.update_schema or context.collection.create_schema
     if schema is None:
         raise APIError("This resource cannot be changed through the API.", status=405)
+    require_match(request, context.etag())
     partial = request.method == "PATCH"
     data = validated_body(request, partial_schema(schema) if partial else schema)
     obj = context.update(data, partial=partial)
@@ -67,6 +78,7 @@ def update_view(context: ModelItem, request: Request) -> dict[str, Any]:
 
 
 def delete_view(context: ModelItem, request: Request) -> Response:
+    require_match(request, context.etag())
     context.delete()
     return Response(status=204)
 

@@ -18,11 +18,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Self
 
 from ansflow_pipelines.models import Pipeline
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from ansflow_cicd.logs import first_lines
-from ansflow_cicd.models import Execution, StepExecution, Tool
+from ansflow_cicd.models import Execution, ExecutionLogLine, StepExecution, Tool
 from ansflow_pyramid.db.driver_query import DriverQuery
 from ansflow_pyramid.identity import User
 
@@ -139,6 +139,41 @@ _STEPS = DriverQuery(
 )
 
 
+#: What changes an execution's document besides its own row and the names shown next
+#: to its ids: its steps (their ``updated_at``, and their link to a pipeline step, which
+#: a deleted step clears without touching the row) and its log (the last line's number).
+_steps_of = StepExecution.__table__.alias("version_steps")
+_lines_of = ExecutionLogLine.__table__.alias("version_lines")
+VERSION_COLUMNS = (
+    select(func.max(_steps_of.c.updated_at))
+    .where(_steps_of.c.execution_id == Execution.id)
+    .scalar_subquery()
+    .label("version_steps_updated_at"),
+    select(func.count(_steps_of.c.pipeline_step_id))
+    .where(_steps_of.c.execution_id == Execution.id)
+    .scalar_subquery()
+    .label("version_steps_linked"),
+    select(func.max(_lines_of.c.number))
+    .where(_lines_of.c.execution_id == Execution.id)
+    .scalar_subquery()
+    .label("version_last_line"),
+)
+VERSION_NAMES = tuple(column.name for column in VERSION_COLUMNS)
+#: The fields of a record that its document shows and that may change.
+VERSIONED_FIELDS = (
+    "updated_at",
+    "pipeline_name",
+    "cicd_tool_name",
+    "cicd_tool_type",
+    "triggered_by_username",
+)
+
+
+def row_version(record: Any) -> tuple[Any, ...]:
+    """The part of an execution's version held by its own row and display names."""
+    return (record.id, *(getattr(record, name, None) for name in VERSIONED_FIELDS))
+
+
 # -- loading ------------------------------------------------------------------------
 def step_snapshots(definition: Mapping[str, Any] | None) -> dict[int, dict[str, Any]]:
     """The definition snapshot of each step of a run, by order."""
@@ -226,8 +261,10 @@ def attach_display(dbsession: Session, executions: list[Any]) -> None:
 
 
 def records_of(dbsession: Session, executions: list[Any]) -> list[ExecutionRecord]:
-    """Records of ORM rows (their display names looked up in one batch)."""
+    """Records of ORM rows (their display names looked up in one batch, unless they
+    have them already)."""
     if not executions:
         return []
-    attach_display(dbsession, executions)
+    if not all(hasattr(execution, "pipeline_name") for execution in executions):
+        attach_display(dbsession, executions)
     return [ExecutionRecord.from_object(execution) for execution in executions]

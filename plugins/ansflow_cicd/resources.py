@@ -46,11 +46,14 @@ from ansflow_cicd.models import (
 )
 from ansflow_cicd.records import (
     DISPLAY_COLUMNS,
+    VERSION_COLUMNS,
+    VERSION_NAMES,
     ExecutionRecord,
     attach_display,
     load_logs,
     load_steps,
     records_of,
+    row_version,
     step_snapshots,
     with_display,
 )
@@ -228,9 +231,12 @@ def _record_statement(restricted: bool, fixed: tuple[str, ...]) -> DriverQuery:
     me = bindparam("me")
     statement = CallerAccess.join(
         with_display(
-            select(*Execution.__table__.c, *DISPLAY_COLUMNS, *CallerAccess.COLUMNS).where(
-                Execution.id == bindparam("key")
-            )
+            select(
+                *Execution.__table__.c,
+                *DISPLAY_COLUMNS,
+                *CallerAccess.COLUMNS,
+                *VERSION_COLUMNS,
+            ).where(Execution.id == bindparam("key"))
         ),
         Execution.project_id,
         me,
@@ -254,6 +260,7 @@ class ExecutionItem(ProjectScopedItem):
 
     record: ExecutionRecord | None = None
     access: tuple[str, int | None, str | None] | None = None
+    loaded_version: tuple[Any, ...] | None = None
     _obj: Execution | None = None
 
     def __init__(self, collection: Any, key: Any, loaded: Any) -> None:
@@ -261,6 +268,7 @@ class ExecutionItem(ProjectScopedItem):
             super().__init__(collection, key, None)
             self.record = loaded.record
             self.access = loaded.access
+            self.loaded_version = loaded.version
         else:
             super().__init__(collection, key, loaded)
 
@@ -301,19 +309,27 @@ class ExecutionItem(ProjectScopedItem):
     def serialize(self) -> dict[str, Any]:
         return execution_detail(self.dbsession, self.loaded)
 
+    def version(self) -> tuple[Any, ...] | None:
+        """Read with the record: its row, display names, steps and last log line."""
+        return self.loaded_version
+
 
 class LoadedExecution:
     """What :meth:`ExecutionCollection.load_record` returns: the record and the
     caller's access to its project (visibility, owner, own role)."""
 
-    __slots__ = ("access", "project_id", "record")
+    __slots__ = ("access", "project_id", "record", "version")
 
     def __init__(
-        self, record: ExecutionRecord, access: tuple[str, int | None, str | None] | None
+        self,
+        record: ExecutionRecord,
+        access: tuple[str, int | None, str | None] | None,
+        version: tuple[Any, ...] | None = None,
     ) -> None:
         self.record = record
         self.access = access
         self.project_id = record.project_id
+        self.version = version
 
 
 DISPLAY_NAMES = ("pipeline_name", "cicd_tool_name", "cicd_tool_type", "triggered_by_username")
@@ -371,7 +387,15 @@ class ExecutionCollection(ProjectScopedCollection):
         if row is None:
             return None
         access = tuple(row.pop(name) for name in CallerAccess.NAMES)
-        return LoadedExecution(ExecutionRecord.from_mapping(row), access)  # type: ignore[arg-type]
+        version = tuple(row.pop(name) for name in VERSION_NAMES)
+        record = ExecutionRecord.from_mapping(row)
+        return LoadedExecution(record, access, (*row_version(record), *version))  # type: ignore[arg-type]
+
+    def list_version(self, rows: list[Any]) -> tuple[Any, ...] | None:
+        """A page shows each row and its display names (no steps, no logs)."""
+        if rows:
+            attach_display(self.dbsession, rows)
+        return tuple(row_version(row) for row in rows)
 
     def serialize(self, obj: Any) -> dict[str, Any]:
         return execution_detail(self.dbsession, obj)

@@ -51,6 +51,7 @@ from ansflow_cicd.secrets import get_secret_box
 from ansflow_cicd.services import execution_service
 from ansflow_cicd.tooltypes import CheckResult, ToolConnection, check_timeout, tool_types
 from ansflow_pyramid.api import ValidationFailed, error_response, validated_body
+from ansflow_pyramid.api.conditional import require_match
 from ansflow_pyramid.db import utcnow
 
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,15}")
@@ -101,12 +102,14 @@ def execution_error_view(exc: ExecutionError, request: Request) -> Response:
 
 def cancel(context: ExecutionItem, request: Request) -> dict[str, Any]:
     """Cancel a pending or running execution (409 once it has finished)."""
+    require_match(request, context.etag())
     execution = execution_service(request).cancel(context.obj)
     return context.collection.serialize(execution)
 
 
 def retry(context: ExecutionItem, request: Request) -> dict[str, Any]:
     """Run a finished execution again: returns the new execution (201)."""
+    require_match(request, context.etag())
     execution = execution_service(request).retry(context.obj)
     return _created(request, context.collection, execution)
 

@@ -3,6 +3,8 @@ load path every URL of an execution goes through."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from ansflow_cicd.engine_store import SqlExecutionStore
 from ansflow_cicd.interfaces import (
@@ -17,6 +19,7 @@ from ansflow_cicd.services import ExecutionService
 from ansflow_pipelines.models import Pipeline
 from ansflow_projects.interfaces import Actor
 
+from ansflow_pyramid.execution import LogLine
 from tests.domain.conftest import make_pipeline, make_project, make_tool
 
 
@@ -151,3 +154,51 @@ def test_canonical_and_alias_reads_share_one_load_path(seeded, monkeypatch):
     # Actions load the item the same way.
     alice.get(f"/api/v1/pipelines/{pid}/executions/{eid}/timeline/")
     assert calls[-1] == {"pipeline_id": pid}
+
+
+def test_conditional_gets_and_writes(seeded, ansflow_app):
+    alice, _project, pipeline = seeded
+    execution = alice.post("/api/v1/cicd/executions/", {"pipeline_id": pipeline["id"]}).json
+    eid, pid = execution["id"], pipeline["id"]
+    url = f"/api/v1/cicd/executions/{eid}/"
+    first = alice.get(url)
+    tag = first.headers["ETag"]
+    assert tag.startswith('"') and not tag.startswith("W/")
+    # Every path of the execution has the same version.
+    assert alice.get(f"/api/v1/pipelines/{pid}/executions/{eid}/").headers["ETag"] == tag
+    unchanged = alice.get(url, headers={"If-None-Match": tag}, status=304)
+    assert unchanged.body == b"" and unchanged.headers["ETag"] == tag
+    # Whatever the document shows changes the tag: the run's state, a step, a log line.
+    store = SqlExecutionStore(ansflow_app.registry)
+    tags = {tag}
+    steps = [step["id"] for step in execution["step_executions"]]
+    changes = [
+        lambda: store.mark_running(eid, "w"),
+        lambda: store.step_started(eid, steps[0]),
+        lambda: store.append_log_lines(eid, [LogLine(1, steps[0], "out", dt.datetime.now(dt.UTC))]),
+        lambda: store.step_finished(eid, steps[0], "success", 0),
+    ]
+    for change in changes:
+        change()
+        response = alice.get(url, headers={"If-None-Match": tag}, status=200)
+        tag = response.headers["ETag"]
+        assert tag not in tags
+        tags.add(tag)
+    alice.patch(f"/api/v1/pipelines/pipelines/{pid}/", {"name": "renamed"})
+    renamed = alice.get(url, headers={"If-None-Match": tag}, status=200)
+    assert renamed.json["pipeline_name"] == "renamed"
+    tag = renamed.headers["ETag"]
+
+    # Lists: a page's tag changes with its rows.
+    page = alice.get("/api/v1/cicd/executions/")
+    list_tag = page.headers["ETag"]
+    alice.get("/api/v1/cicd/executions/", headers={"If-None-Match": list_tag}, status=304)
+    assert alice.get("/api/v1/cicd/executions/?status=running").headers["ETag"] != list_tag
+    store.mark_finished(eid, "success")
+    alice.get("/api/v1/cicd/executions/", headers={"If-None-Match": list_tag}, status=200)
+
+    # Writes with a stale If-Match are refused and change nothing.
+    stale = alice.post(f"{url}retry/", headers={"If-Match": tag}, status=412).json
+    assert stale["code"] == "precondition_failed"
+    current = alice.get(url).headers["ETag"]
+    alice.post(f"{url}retry/", headers={"If-Match": current}, status=201)
