@@ -45,6 +45,7 @@ tests_require = [
     "pytest-timeout>=2.3",
     "schemathesis>=3.30",
     "ruff>=0.5",
+    "import-linter>=2.1",
 ]
 
 setup(

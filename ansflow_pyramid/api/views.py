@@ -23,8 +23,9 @@ from ansflow_pyramid.api.errors import APIError, error_response
 from ansflow_pyramid.api.listing import Page
 from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
 from ansflow_pyramid.traversal import Namespace
+from ansflow_pyramid.traversal.introspection import ALLOWED_METHODS_KEY, allowed_methods
 
-ALLOWED_KEY = "ansflow.allowed-methods"
+ALLOWED_KEY = ALLOWED_METHODS_KEY
 
 
 def reject_subpath(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -162,9 +163,7 @@ def register_default_views(config: Configurator, factory: type[ModelCollection])
         )
 
 
-def allowed_methods(registry: Any, context: type, name: str = "") -> set[str]:
-    """The methods registered for ``context`` and view ``name`` (for introspection)."""
-    return set(registry.get(ALLOWED_KEY, {}).get((context, name), set()))
+__all__ = ["ALLOWED_KEY", "add_api_view", "allowed_methods", "register_default_views"]
 
 
 def includeme(config: Configurator) -> None:
