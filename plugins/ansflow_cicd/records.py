@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ansflow_cicd.logs import first_lines
 from ansflow_cicd.models import Execution, ExecutionLogLine, StepExecution, Tool
-from ansflow_pyramid.db.driver_query import DriverQuery
+from ansflow_pyramid.fastpath import PreparedQuery
 from ansflow_pyramid.identity import User
 
 #: The step states after which a step is done (for ``completed_steps``).
@@ -129,10 +129,10 @@ def with_display(query: Select[Any]) -> Select[Any]:
 EXECUTION_RECORD = with_display(
     select(*Execution.__table__.c, *DISPLAY_COLUMNS).where(Execution.id == bindparam("key"))
 )
-_EXECUTION = DriverQuery(EXECUTION_RECORD)
+_EXECUTION = PreparedQuery(EXECUTION_RECORD)
 # Statements are built once: building one costs more than running it (the detail is
 # the most polled document of the API).
-_STEPS = DriverQuery(
+_STEPS = PreparedQuery(
     select(*StepExecution.__table__.c)
     .where(StepExecution.execution_id == bindparam("execution_id"))
     .order_by(StepExecution.order, StepExecution.id)

@@ -82,7 +82,7 @@ from ansflow_pyramid.api import (
     NotFound,
     ValidationFailed,
 )
-from ansflow_pyramid.db.driver_query import DriverQuery
+from ansflow_pyramid.fastpath import PreparedQuery
 from ansflow_pyramid.identity import AUTHENTICATED, SUPERUSERS, user_principal
 
 
@@ -225,7 +225,7 @@ def execution_detail(dbsession: Any, execution: Any) -> dict[str, Any]:
     return ExecutionDetail.render(record)
 
 
-def _record_statement(restricted: bool, fixed: tuple[str, ...]) -> DriverQuery:
+def _record_statement(restricted: bool, fixed: tuple[str, ...]) -> PreparedQuery:
     """The statement loading an execution's record and its caller's access: one row
     of columns, with the alias's fixed filters as extra WHERE clauses."""
     me = bindparam("me")
@@ -246,7 +246,7 @@ def _record_statement(restricted: bool, fixed: tuple[str, ...]) -> DriverQuery:
     for name in fixed:
         column = ExecutionCollection.filters[name].column
         statement = statement.where(column == bindparam(f"fixed_{name}"))
-    return DriverQuery(statement)
+    return PreparedQuery(statement)
 
 
 # Built once per shape: building a statement costs more than running it.
