@@ -46,6 +46,9 @@ tests_require = [
     "schemathesis>=3.30",
     "ruff>=0.5",
     "import-linter>=2.1",
+    # The event-stream client of the tests and benchmarks (tests/sse_client.py).
+    "httpx>=0.27",
+    "httpx-sse>=0.4",
 ]
 
 setup(
