@@ -19,6 +19,7 @@ plugin_packages = find_packages("plugins")
 
 requires = [
     "pyramid>=2.0",
+    "itsdangerous>=2.1",
     "waitress>=3.0",
     "plaster_pastedeploy",
     "pyramid_tm>=2.5",
