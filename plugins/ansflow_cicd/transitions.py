@@ -8,7 +8,9 @@ the loser's statement matches no row.  After each transition the pipeline's
 
 These functions take anything with SQLAlchemy's ``execute`` (an ORM ``Session`` in
 requests, a ``Connection`` in the engine), so the API's service and the engine's store
-run the very same statements.  They do not commit.
+run the very same statements.  They do not commit.  The statements name the mapped
+classes, not their tables: a session's transaction then knows it wrote (an UPDATE on a
+bare table is invisible to the ORM, and the request would end with ROLLBACK).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol
 
 from ansflow_pipelines.models import Pipeline
 from sqlalchemy import bindparam, case, exists, update
+from sqlalchemy.orm import aliased
 
 from ansflow_cicd.models import Execution, StepExecution
 
@@ -26,10 +29,10 @@ ACTIVE_STATUSES = ("pending", "running")
 #: Pipelines know no "timeout": a timed-out run leaves its pipeline "failed".
 PIPELINE_STATUS_FOR = {"timeout": "failed"}
 
-_executions = Execution.__table__
-_steps = StepExecution.__table__
-_pipelines = Pipeline.__table__
-_newer = _executions.alias("newer_execution")
+_newer = aliased(Execution, name="newer_execution")
+#: Nothing in a session needs refreshing from these statements' effects by SQLAlchemy:
+#: the callers refresh what they hold.
+_NO_SYNC = {"synchronize_session": False}
 
 
 class Executor(Protocol):
@@ -40,15 +43,16 @@ class Executor(Protocol):
 
 # -- the pipeline follows its newest execution ------------------------------------
 _SYNC_PIPELINE = (
-    update(_pipelines)
+    update(Pipeline)
     .where(
-        _pipelines.c.id == bindparam("p_pipeline"),
+        Pipeline.id == bindparam("p_pipeline"),
         ~exists().where(
-            _newer.c.pipeline_id == bindparam("p_pipeline"),
-            _newer.c.id > bindparam("p_execution"),
+            _newer.pipeline_id == bindparam("p_pipeline"),
+            _newer.id > bindparam("p_execution"),
         ),
     )
     .values(status=bindparam("p_status"))
+    .execution_options(**_NO_SYNC)
 )
 
 
@@ -69,11 +73,11 @@ def sync_pipeline(executor: Executor, execution_id: int, pipeline_id: int, statu
 def start(executor: Executor, execution_id: int, worker: str, now: dt.datetime) -> bool:
     """``pending -> running`` unless a cancel was asked for; False when refused."""
     row = executor.execute(
-        update(_executions)
+        update(Execution)
         .where(
-            _executions.c.id == execution_id,
-            _executions.c.status == "pending",
-            _executions.c.cancel_requested.is_(False),
+            Execution.id == execution_id,
+            Execution.status == "pending",
+            Execution.cancel_requested.is_(False),
         )
         .values(
             status="running",
@@ -82,7 +86,8 @@ def start(executor: Executor, execution_id: int, worker: str, now: dt.datetime) 
             heartbeat_at=now,
             updated_at=now,
         )
-        .returning(_executions.c.pipeline_id)
+        .returning(Execution.pipeline_id)
+        .execution_options(**_NO_SYNC)
     ).first()
     if row is None:
         return False
@@ -96,10 +101,11 @@ def finish(
     """``running -> status`` (a final state); False when the run is not running any
     more (a cancel of the pending run, or the reaper, got there first)."""
     row = executor.execute(
-        update(_executions)
-        .where(_executions.c.id == execution_id, _executions.c.status == "running")
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == "running")
         .values(status=status, error_message=reason or "", completed_at=now, updated_at=now)
-        .returning(_executions.c.pipeline_id)
+        .returning(Execution.pipeline_id)
+        .execution_options(**_NO_SYNC)
     ).first()
     if row is None:
         return False
@@ -111,10 +117,11 @@ def cancel_pending(executor: Executor, execution_id: int, now: dt.datetime) -> i
     """``pending -> cancelled`` at once (no engine runs it yet); its steps end
     ``skipped``.  Returns the pipeline's id, or None when the run was not pending."""
     row = executor.execute(
-        update(_executions)
-        .where(_executions.c.id == execution_id, _executions.c.status == "pending")
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == "pending")
         .values(status="cancelled", cancel_requested=True, completed_at=now, updated_at=now)
-        .returning(_executions.c.pipeline_id)
+        .returning(Execution.pipeline_id)
+        .execution_options(**_NO_SYNC)
     ).first()
     if row is None:
         return None
@@ -127,9 +134,10 @@ def request_cancel(executor: Executor, execution_id: int, now: dt.datetime) -> b
     """Flag a running run ``cancel_requested``: its engine stops it and records
     ``cancelled``, staying the only writer of the run's state while it runs."""
     result = executor.execute(
-        update(_executions)
-        .where(_executions.c.id == execution_id, _executions.c.status == "running")
+        update(Execution)
+        .where(Execution.id == execution_id, Execution.status == "running")
         .values(cancel_requested=True, updated_at=now)
+        .execution_options(**_NO_SYNC)
     )
     return result.rowcount == 1
 
@@ -144,19 +152,20 @@ def fail_stale(
     """End a running run whose worker went silent: ``cancelled`` when a cancel was
     asked for, else ``failed``.  Returns the final state, or None when refused."""
     row = executor.execute(
-        update(_executions)
+        update(Execution)
         .where(
-            _executions.c.id == execution_id,
-            _executions.c.status == "running",
-            _executions.c.heartbeat_at < heartbeat_before,
+            Execution.id == execution_id,
+            Execution.status == "running",
+            Execution.heartbeat_at < heartbeat_before,
         )
         .values(
-            status=case((_executions.c.cancel_requested.is_(True), "cancelled"), else_="failed"),
+            status=case((Execution.cancel_requested.is_(True), "cancelled"), else_="failed"),
             error_message=reason,
             completed_at=now,
             updated_at=now,
         )
-        .returning(_executions.c.pipeline_id, _executions.c.status)
+        .returning(Execution.pipeline_id, Execution.status)
+        .execution_options(**_NO_SYNC)
     ).first()
     if row is None:
         return None
@@ -170,16 +179,19 @@ def end_open_steps(
 ) -> None:
     """Close the steps still open when their run ends early: a running step becomes
     ``running_becomes`` (with ``error``), a pending one ``skipped``."""
-    running = _steps.c.status == "running"
+    running = StepExecution.status == "running"
     executor.execute(
-        update(_steps)
-        .where(_steps.c.execution_id == execution_id, _steps.c.status.in_(ACTIVE_STATUSES))
+        update(StepExecution)
+        .where(
+            StepExecution.execution_id == execution_id, StepExecution.status.in_(ACTIVE_STATUSES)
+        )
         .values(
             status=case((running, running_becomes), else_="skipped"),
             error_message=case((running, error), else_=""),
             completed_at=now,
             updated_at=now,
         )
+        .execution_options(**_NO_SYNC)
     )
 
 
@@ -187,9 +199,10 @@ def end_open_steps(
 def start_step(executor: Executor, execution_id: int, step_id: int, now: dt.datetime) -> None:
     """A step execution begins."""
     executor.execute(
-        update(_steps)
-        .where(_steps.c.id == step_id, _steps.c.execution_id == execution_id)
+        update(StepExecution)
+        .where(StepExecution.id == step_id, StepExecution.execution_id == execution_id)
         .values(status="running", started_at=now, updated_at=now)
+        .execution_options(**_NO_SYNC)
     )
 
 
@@ -204,8 +217,8 @@ def finish_step(
 ) -> None:
     """A step execution ends in ``status``."""
     executor.execute(
-        update(_steps)
-        .where(_steps.c.id == step_id, _steps.c.execution_id == execution_id)
+        update(StepExecution)
+        .where(StepExecution.id == step_id, StepExecution.execution_id == execution_id)
         .values(
             status=status,
             exit_code=exit_code,
@@ -213,4 +226,5 @@ def finish_step(
             completed_at=now,
             updated_at=now,
         )
+        .execution_options(**_NO_SYNC)
     )

@@ -202,3 +202,14 @@ def test_conditional_gets_and_writes(seeded, ansflow_app):
     assert stale["code"] == "precondition_failed"
     current = alice.get(url).headers["ETag"]
     alice.post(f"{url}retry/", headers={"If-Match": current}, status=201)
+
+
+def test_cancelling_a_running_execution_through_the_api_is_stored(seeded, ansflow_app):
+    alice, _project, pipeline = seeded
+    execution = alice.post("/api/v1/cicd/executions/", {"pipeline_id": pipeline["id"]}).json
+    store = SqlExecutionStore(ansflow_app.registry)
+    assert store.mark_running(execution["id"], "w")
+    body = alice.post(f"/api/v1/cicd/executions/{execution['id']}/cancel/", status=200).json
+    assert body["status"] == "running"
+    # Committed, not only seen inside the request: the engine reads it from the table.
+    assert store.is_cancel_requested(execution["id"])
