@@ -50,13 +50,14 @@ from ansflow_cicd.records import (
     VERSION_NAMES,
     ExecutionRecord,
     attach_display,
+    describe,
     load_logs,
     load_steps,
     records_of,
     row_version,
-    step_snapshots,
     with_display,
 )
+from ansflow_cicd.records import step_snapshots as step_snapshots  # re-exported
 from ansflow_cicd.schemas import (
     AtomicStepFields,
     AtomicStepOut,
@@ -199,11 +200,8 @@ def lookup_tool(request: Any, tool_id: int) -> ToolRef | None:
 # -- executions -------------------------------------------------------------------
 def describe_steps(execution: Any, steps: list[Any], logs: dict[int | None, list[str]]) -> None:
     """Give step executions the name and type they had at trigger time, and their logs."""
-    snapshots = step_snapshots(execution.definition)
+    describe(steps, execution.definition)
     for step in steps:
-        snapshot = snapshots.get(step.order, {})
-        step.step_name = snapshot.get("name", "")
-        step.step_type = snapshot.get("step_type", "")
         step.logs = "\n".join(logs.get(step.id, ()))
 
 
