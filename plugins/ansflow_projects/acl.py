@@ -105,22 +105,6 @@ def project_acl(request: Request, project_id: int) -> list[Any]:
     return acl
 
 
-def prime_project_acl(
-    request: Request, project_id: int, visibility: str, owner_id: int | None, role: str | None
-) -> None:
-    """Cache the ACL of a project as it applies to this request's caller.
-
-    For resources whose loading query already joined the project and the caller's own
-    membership (``role``), this saves the ACL query.  The other members' entries are
-    left out: they cannot change a decision about this caller, and the cache lives
-    only as long as the request.
-    """
-    user_id = current_user_id(request)
-    members = [(user_id, role)] if user_id is not None and role is not None else []
-    cache: dict[int, list[Any]] = request.__dict__.setdefault(_CACHE_ATTRIBUTE, {})
-    cache[project_id] = build_project_acl(visibility, owner_id, members)
-
-
 class CallerAccess:
     """What a loading query joins so that an item's ACL needs no query of its own.
 

@@ -14,7 +14,7 @@ from ansflow_cicd.interfaces import (
     PipelineInactive,
 )
 from ansflow_cicd.models import Execution
-from ansflow_cicd.resources import ExecutionCollection
+from ansflow_cicd.resources import ExecutionCollection, ExecutionItem
 from ansflow_cicd.services import ExecutionService
 from ansflow_pipelines.models import Pipeline
 from ansflow_projects.interfaces import Actor
@@ -213,3 +213,17 @@ def test_cancelling_a_running_execution_through_the_api_is_stored(seeded, ansflo
     assert body["status"] == "running"
     # Committed, not only seen inside the request: the engine reads it from the table.
     assert store.is_cancel_requested(execution["id"])
+
+
+def test_a_304_is_answered_without_rendering_the_document(seeded, monkeypatch):
+    alice, _project, pipeline = seeded
+    execution = alice.post("/api/v1/cicd/executions/", {"pipeline_id": pipeline["id"]}).json
+    url = f"/api/v1/cicd/executions/{execution['id']}/"
+    tag = alice.get(url).headers["ETag"]
+
+    def must_not_render(self):
+        raise AssertionError("rendered for a 304")
+
+    monkeypatch.setattr(ExecutionItem, "serialize", must_not_render)
+    alice.get(url, headers={"If-None-Match": tag}, status=304)
+    alice.get(url, headers={"If-None-Match": f'{tag}, "other"'}, status=304)
