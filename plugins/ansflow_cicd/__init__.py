@@ -21,6 +21,7 @@ from ansflow_cicd.resources import (
     StepExecutionCollection,
     ToolCollection,
     lookup_tool,
+    lookup_tools,
 )
 from ansflow_cicd.schemas import (
     CheckOut,
@@ -62,7 +63,7 @@ def includeme(config: Configurator) -> None:
             requires_base_url=tool_type.requires_base_url,
             default_base_url=tool_type.default_base_url,
         )
-    config.set_pipeline_tool_lookup(lookup_tool)
+    config.set_pipeline_tool_lookup(lookup_tool, lookup_tools)
     config.add_migrations("ansflow_cicd:migrations")
     # Refusals of the execution service, as the JSON errors clients know.
     config.add_exception_view(execution_error_view, context=ExecutionError)
@@ -157,6 +158,7 @@ def includeme(config: Configurator) -> None:
         description="Git server credentials of the current user (secrets write-only).",
     )
     config.add_api_action(GitCredentialCollection, "test_connection", test_git_credential)
+    config.include("ansflow_cicd.atomic_steps")
 
     # -- running executions: the engine's store, live streams (see engine_store, streams)
     config.include("ansflow_cicd.engine_store")

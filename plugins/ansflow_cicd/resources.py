@@ -24,11 +24,16 @@ from ansflow_projects.acl import (
     require_authenticated,
     restrict_to_visible,
 )
-from ansflow_projects.resources import ProjectScopedCollection, ProjectScopedItem
+from ansflow_projects.resources import (
+    PROJECT_RESOURCE_PERMISSIONS,
+    ProjectScopedCollection,
+    ProjectScopedItem,
+)
 from pydantic import BaseModel
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
 from sqlalchemy import Select, bindparam, or_, select, update
 
+from ansflow_cicd.execution_updates import ExecutionUpdate, update_execution
 from ansflow_cicd.logs import DETAIL_MAX_LINES
 from ansflow_cicd.models import (
     EXECUTION_STATUSES,
@@ -71,6 +76,7 @@ from ansflow_cicd.schemas import (
     ToolCreate,
     ToolFields,
     ToolOut,
+    label,
 )
 from ansflow_cicd.secrets import get_secret_box
 from ansflow_cicd.services import execution_service
@@ -176,6 +182,18 @@ class ToolCollection(ProjectScopedCollection):
     default_ordering = ("name",)
     search_fields = (Tool.name, Tool.base_url)
 
+    def serialize(self, obj: Any) -> dict[str, Any]:
+        return self.serialize_many([obj])[0]
+
+    def serialize_many(self, rows: list[Any]) -> list[dict[str, Any]]:
+        known = tool_types(self.request.registry)
+        for row in rows:
+            tool_type = known.get(row.tool_type)
+            row.tool_type_display = (
+                tool_type.label if tool_type is not None else label(row.tool_type)
+            )
+        return [ToolOut.model_validate(row).model_dump(mode="json") for row in rows]
+
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, ToolCreate)
         self.require_project(data.project)
@@ -195,6 +213,13 @@ def lookup_tool(request: Any, tool_id: int) -> ToolRef | None:
     query = select(Tool.id, Tool.name, Tool.tool_type, Tool.project_id).where(Tool.id == tool_id)
     row = request.dbsession.execute(restrict_to_visible(request, query, Tool.project_id)).first()
     return ToolRef(*row) if row is not None else None
+
+
+def lookup_tools(request: Any, tool_ids: list[int]) -> dict[int, ToolRef]:
+    """Batch form of :func:`lookup_tool`: the visible tools among ``tool_ids``."""
+    query = select(Tool.id, Tool.name, Tool.tool_type, Tool.project_id).where(Tool.id.in_(tool_ids))
+    rows = request.dbsession.execute(restrict_to_visible(request, query, Tool.project_id))
+    return {row.id: ToolRef(*row) for row in rows}
 
 
 # -- executions -------------------------------------------------------------------
@@ -311,6 +336,11 @@ class ExecutionItem(ProjectScopedItem):
         """Read with the record: its row, display names, steps and last log line."""
         return self.loaded_version
 
+    def update(self, data: BaseModel, partial: bool) -> Any:
+        # What may change is decided in one place (see ansflow_cicd.execution_updates).
+        body = data.model_dump(exclude_unset=True)
+        return update_execution(self.dbsession, self.obj, body, self.serialize())
+
 
 class LoadedExecution:
     """What :meth:`ExecutionCollection.load_record` returns: the record and the
@@ -348,7 +378,10 @@ class ExecutionCollection(ProjectScopedCollection):
     create_schema = ExecutionCreate
     create_permission = "run"
     collection_methods = ("GET", "POST")
-    item_methods = ("GET",)
+    item_methods = ("GET", "PUT", "PATCH")
+    update_schema = ExecutionUpdate
+    # Changing a pending run's parameters is part of running it.
+    method_permissions = {**PROJECT_RESOURCE_PERMISSIONS, "PUT": "run", "PATCH": "run"}
     filters = {
         "project_id": Filter(Execution.project_id, python_type=int),
         "project": Filter(Execution.project_id, python_type=int),

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from zope.interface import implementer
 
 from ansflow_cicd import transitions
+from ansflow_cicd.group_rules import snapshot_parallel_groups
 from ansflow_cicd.interfaces import (
     ExecutionEffects,
     IExecutionService,
@@ -97,6 +98,7 @@ def snapshot_definition(pipeline: Pipeline, tool: Tool | None) -> dict[str, Any]
             {name: getattr(step, name) for name in STEP_SNAPSHOT_FIELDS}
             for step in sorted(pipeline.steps, key=lambda s: (s.order, s.id))
         ],
+        "parallel_groups": snapshot_parallel_groups(pipeline),
     }
 
 

@@ -44,7 +44,6 @@ from ansflow_cicd.schemas import (
     LocalExecutorRequest,
     LogLineOut,
     RunRequest,
-    ToolOut,
     label,
 )
 from ansflow_cicd.secrets import get_secret_box
@@ -243,7 +242,9 @@ def _record_check(request: Request, tool: Tool) -> dict[str, Any]:
         status=result.status,
         status_display=label(result.status),
         healthy=result.healthy,
+        is_healthy=result.healthy,
         success=result.healthy,
+        detailed_status=result.status,
         message=result.message,
         last_health_check=tool.last_health_check,
     ).model_dump(mode="json")
@@ -276,7 +277,7 @@ def create_local_executor(context: ToolCollection, request: Request) -> dict[str
         )
         request.response.status = 201
         request.response.headers["Location"] = request.resource_url(context.item_for(tool))
-    return ToolOut.model_validate(tool).model_dump(mode="json")
+    return context.serialize(tool)
 
 
 # -- git credentials --------------------------------------------------------------
