@@ -38,6 +38,11 @@ requires = [
     "cryptography>=42",
     "rq>=1.16",
     "swagger-ui-py>=23.9",
+    # The ASGI entry point (WebSockets next to the HTTP API): see ansflow_pyramid/sockets.
+    "a2wsgi>=1.10",
+    "uvicorn>=0.30",
+    "websockets>=13",
+    "httptools>=0.6",
 ]
 
 tests_require = [
@@ -71,6 +76,7 @@ setup(
     extras_require={"testing": tests_require},
     entry_points={
         "paste.app_factory": ["main = ansflow_pyramid:main"],
+        "paste.server_runner": ["uvicorn = ansflow_pyramid.sockets.serve:run_uvicorn"],
         "console_scripts": ["ansflow = ansflow_pyramid.cli:main"],
         "pytest11": ["ansflow = ansflow_pyramid.testing"],
         "ansflow.plugins": [

@@ -163,3 +163,4 @@ def includeme(config: Configurator) -> None:
     # -- running executions: the engine's store, live streams (see engine_store, streams)
     config.include("ansflow_cicd.engine_store")
     config.include("ansflow_cicd.streams")
+    config.include("ansflow_cicd.sockets")
