@@ -43,6 +43,12 @@ requires = [
     "uvicorn>=0.30",
     "websockets>=13",
     "httptools>=0.6",
+    "httpx>=0.27,<1",
+    # The Ansible plugin runs Ansible's own programs (ansible-playbook, ansible,
+    # ansible-inventory), installed next to the application's Python.
+    "ansible-core>=2.17",
+    # The GitLab CI and GitHub Actions plugins write .gitlab-ci.yml and workflow files.
+    "PyYAML>=6.0",
 ]
 
 tests_require = [

@@ -20,7 +20,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
 from ansflow_cicd import transitions
@@ -220,6 +220,52 @@ class SqlExecutionStore(ExecutionStore):
                 return False
             # The worker is gone, so nobody else numbers this execution's lines now.
             append_lines(session, execution_id, [f"Execution failed: {reason}."], stream="system")
+        return True
+
+    def find_unclaimed(self, created_before: dt.datetime) -> list[int]:
+        with self.engine.connect() as connection:
+            return list(
+                connection.scalars(
+                    select(Execution.id)
+                    .where(Execution.status == "pending", Execution.created_at < created_before)
+                    .order_by(Execution.id)
+                )
+            )
+
+    def fail_unclaimed(self, execution_id: int, reason: str) -> bool:
+        now = utcnow()
+        with self._session() as session, session.begin():
+            result = session.execute(
+                update(Execution)
+                .where(Execution.id == execution_id, Execution.status == "pending")
+                .values(
+                    # A run cancelled before anyone claimed it ends cancelled.
+                    status=case(
+                        (Execution.cancel_requested.is_(True), "cancelled"), else_="failed"
+                    ),
+                    error_message=reason,
+                    completed_at=now,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                return False
+            session.execute(
+                update(StepExecution)
+                .where(
+                    StepExecution.execution_id == execution_id,
+                    StepExecution.status.in_(("pending", "running")),
+                )
+                .values(status="skipped", completed_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            # Nobody runs this execution, so nobody else numbers its lines.
+            append_lines(session, execution_id, [f"Execution failed: {reason}."], stream="system")
+            row = session.execute(
+                select(Execution.pipeline_id, Execution.status).where(Execution.id == execution_id)
+            ).one()
+            transitions.sync_pipeline(session, execution_id, row.pipeline_id, row.status)
         return True
 
     # -- readers ----------------------------------------------------------------------------
