@@ -19,6 +19,7 @@ plugin_packages = find_packages("plugins")
 
 requires = [
     "pyramid>=2.0",
+    "itsdangerous>=2.1",
     "waitress>=3.0",
     "plaster_pastedeploy",
     "pyramid_tm>=2.5",
@@ -58,6 +59,10 @@ tests_require = [
     "openapi-spec-validator>=0.7",
     "ruff>=0.5",
     "requests>=2.31",
+    "import-linter>=2.1",
+    # The event-stream client of the tests and benchmarks (tests/sse_client.py).
+    "httpx>=0.27",
+    "httpx-sse>=0.4",
 ]
 
 setup(

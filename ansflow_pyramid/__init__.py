@@ -13,8 +13,8 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.router import Router
 
+from ansflow_pyramid.fastpath import bake_request_class
 from ansflow_pyramid.plugins import include_plugins
-from ansflow_pyramid.request_class import bake_request_class
 from ansflow_pyramid.settings import overlay_environment
 from ansflow_pyramid.traversal import commit_or_explain
 

@@ -39,8 +39,11 @@ from ansflow_pyramid import make_configurator, migrations
 from ansflow_pyramid.db import session_scope
 from ansflow_pyramid.db.scratch import create_scratch_database, drop_database
 from ansflow_pyramid.execution import get_runtime
-from ansflow_pyramid.execution.sseclient import SSEClient
 from ansflow_pyramid.identity.services import create_user
+
+# The event-stream client lives with the tests (it is no part of the server).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.sse_client import SSEClient
 
 PASSWORD = "bench-password-123"
 PYTHON = shlex.quote(sys.executable)

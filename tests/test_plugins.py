@@ -148,3 +148,20 @@ def test_paths_command_lists_canonical_paths_aliases_and_views(tmp_path, ansflow
     assert "/api/v1/shop/widgets/{id}/polish/" in out
     assert "/api/v1/shop/widgets/{widget_id}/parts/" in out
     assert "/api/v1/health/" in out
+
+
+def test_every_built_in_plugin_is_under_the_layer_contracts():
+    """A plugin missing from .importlinter would escape the layer rules CI checks."""
+    from configparser import ConfigParser
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    plugins = {p.name for p in (root / "plugins").iterdir() if (p / "__init__.py").is_file()}
+    contracts = ConfigParser()
+    contracts.read(root / ".importlinter")
+    listed = set(contracts["importlinter"]["root_packages"].split())
+    forbidden = set(
+        contracts["importlinter:contract:core-never-imports-plugins"]["forbidden_modules"].split()
+    )
+    assert plugins <= listed, f"add to root_packages: {sorted(plugins - listed)}"
+    assert plugins <= forbidden, f"add to the forbidden list: {sorted(plugins - forbidden)}"

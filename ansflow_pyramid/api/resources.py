@@ -25,6 +25,7 @@ from pydantic.fields import FieldInfo
 from sqlalchemy import Select, false, inspect, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from ansflow_pyramid.api.conditional import etag_of
 from ansflow_pyramid.api.errors import NotFound
 from ansflow_pyramid.api.listing import (
     Filter,
@@ -61,6 +62,20 @@ class ModelItem(Item):
 
     def serialize(self) -> dict[str, Any]:
         return self.collection.serialize(self.obj)
+
+    def version(self) -> tuple[Any, ...] | None:
+        """What changes whenever this item's document would, as read with it (an
+        ``updated_at``, a counter...); None: the item serves no ``ETag``.
+
+        Return values already loaded: the version is compared with ``If-None-Match``
+        before the document is rendered, so a 304 costs only the item's load.
+        """
+        return None
+
+    def etag(self) -> str | None:
+        """The item's strong ``ETag`` (without quotes), from :meth:`version`."""
+        version = self.version()
+        return etag_of(version) if version is not None else None
 
     def update(self, data: BaseModel, partial: bool) -> Any:
         """Apply validated ``data`` to the row; PATCH passes only the fields sent."""
@@ -140,13 +155,25 @@ class ModelCollection(Collection):
         """``base_query`` narrowed by the filters fixed by the path."""
         return self.base_query().where(*self.fixed_filter_clauses())
 
+    def load_record(self, key: Any) -> Any | None:
+        """The record of item ``key`` as this request may see it, or None.
+
+        Every path to an item loads it here, canonical and alias alike: a filtered
+        alias (``/pipelines/{pipeline_id}/executions/{id}/``) only adds its fixed
+        filters as WHERE clauses (:meth:`fixed_filter_clauses`).  The default loads the
+        ORM row through :meth:`query`; a collection whose items are read far more often
+        than written may return a lighter record (a dataclass, with what its item's ACL
+        needs) and load the ORM row only when a write needs it.
+        """
+        return self.dbsession.scalars(self.query().where(self.primary_key() == key)).first()
+
     def load_item(self, key: Any) -> Item:
         if not Filter(self.primary_key()).holds(key):
             raise KeyError(key)
-        obj = self.dbsession.scalars(self.query().where(self.primary_key() == key)).first()
-        if obj is None:
+        record = self.load_record(key)
+        if record is None:
             raise KeyError(key)
-        return self.item_class(self, key, obj)
+        return self.item_class(self, key, record)
 
     def item_for(self, obj: Any) -> Item:
         """The item resource of a row of this collection (after a create)."""
@@ -162,11 +189,31 @@ class ModelCollection(Collection):
             self.request, query, self.ordering_fields, self.default_ordering, self.primary_key()
         )
 
-    def list_page(self) -> Page:
-        count, rows, page, page_size = paginate(
+    def list_rows(self) -> tuple[int, list[Any], int, int]:
+        """The page the request asks for: ``(count, rows, page, page_size)``."""
+        return paginate(
             self.request, self.dbsession, self.list_query(), self.page_size, self.max_page_size
         )
+
+    def list_page(self) -> Page:
+        count, rows, page, page_size = self.list_rows()
         return Page(count, self.serialize_many(rows), page, page_size)
+
+    def list_version(self, rows: list[Any]) -> tuple[Any, ...] | None:
+        """What changes whenever a page of these rows would render differently (their
+        ids and ``updated_at``...); None: lists serve no ``ETag``.  See
+        :meth:`ModelItem.version`."""
+        return None
+
+    def list_etag(self, rows: list[Any], count: int, page: int, page_size: int) -> str | None:
+        """The strong ``ETag`` of a list page: its rows' version, the count and the
+        query string (filters, ordering and paging shape the page too)."""
+        version = self.list_version(rows)
+        if version is None:
+            return None
+        narrowed = sorted(self.fixed_filters.items())
+        query = self.request.query_string
+        return etag_of((narrowed, query, count, page, page_size, version))
 
     def serialize(self, obj: Any) -> dict[str, Any]:
         """One row as JSON-able data (the read schema, by default)."""

@@ -20,12 +20,14 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 from sqlalchemy import inspect as sa_inspect
 
 from ansflow_pyramid.api.bodies import json_body, validate, validated_body
+from ansflow_pyramid.api.conditional import not_modified, require_match
 from ansflow_pyramid.api.errors import APIError, ValidationFailed, error_response
-from ansflow_pyramid.api.listing import check_list_parameters
+from ansflow_pyramid.api.listing import Page, check_list_parameters
 from ansflow_pyramid.api.resources import ModelCollection, ModelItem, partial_schema
 from ansflow_pyramid.traversal import Namespace
+from ansflow_pyramid.traversal.introspection import ALLOWED_METHODS_KEY, allowed_methods
 
-ALLOWED_KEY = "ansflow.allowed-methods"
+ALLOWED_KEY = ALLOWED_METHODS_KEY
 
 
 def reject_subpath(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -40,9 +42,13 @@ def reject_subpath(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # -- default views ------------------------------------------------------------------
-def list_view(context: ModelCollection, request: Request) -> dict[str, Any]:
+def list_view(context: ModelCollection, request: Request) -> Any:
     check_list_parameters(request, context)
-    return context.list_page().render(request)
+    count, rows, page, page_size = context.list_rows()
+    unchanged = not_modified(request, context.list_etag(rows, count, page, page_size))
+    if unchanged is not None:
+        return unchanged
+    return Page(count, context.serialize_many(rows), page, page_size).render(request)
 
 
 def create_view(context: ModelCollection, request: Request) -> dict[str, Any]:
@@ -56,7 +62,11 @@ def create_view(context: ModelCollection, request: Request) -> dict[str, Any]:
     return context.serialize(obj)
 
 
-def retrieve_view(context: ModelItem, request: Request) -> dict[str, Any]:
+def retrieve_view(context: ModelItem, request: Request) -> Any:
+    # Compared before serialising: a polling client's unchanged resource costs its load.
+    unchanged = not_modified(request, context.etag())
+    if unchanged is not None:
+        return unchanged
     return context.serialize()
 
 
@@ -64,6 +74,7 @@ def update_view(context: ModelItem, request: Request) -> dict[str, Any]:
     schema = context.collection.update_schema or context.collection.create_schema
     if schema is None:
         raise APIError("This resource cannot be changed through the API.", status=405)
+    require_match(request, context.etag())
     partial = request.method == "PATCH"
     body = json_body(request)
     refuse_read_only_changes(context, schema, body)
@@ -133,6 +144,7 @@ def refuse_read_only_changes(context: ModelItem, schema: type[BaseModel], body: 
 
 
 def delete_view(context: ModelItem, request: Request) -> Response:
+    require_match(request, context.etag())
     context.delete()
     return Response(status=204)
 
@@ -216,9 +228,7 @@ def register_default_views(config: Configurator, factory: type[ModelCollection])
         )
 
 
-def allowed_methods(registry: Any, context: type, name: str = "") -> set[str]:
-    """The methods registered for ``context`` and view ``name`` (for introspection)."""
-    return set(registry.get(ALLOWED_KEY, {}).get((context, name), set()))
+__all__ = ["ALLOWED_KEY", "add_api_view", "allowed_methods", "register_default_views"]
 
 
 def includeme(config: Configurator) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ansflow_pyramid.db.base import Base, JSONDocument, TimestampMixin, UTCDateTime, utcnow
 from ansflow_pyramid.db.joining import COMMIT_READS_KEY, MANAGER_KEY, install_transaction_join
 from ansflow_pyramid.db.retryable import install_retry_marking
+from ansflow_pyramid.fastpath.commit_reads import commits_reads
 
 __all__ = [
     "Base",
@@ -125,7 +126,7 @@ def get_session_factory(engine: Engine) -> sessionmaker[Session]:
     flush) whose sessions join the transaction manager they are created for."""
     # Read-only requests end with COMMIT on PostgreSQL, so that psycopg keeps its
     # prepared statements (see joining.install_transaction_join).
-    commit_reads = engine.dialect.name == "postgresql"
+    commit_reads = commits_reads(engine.dialect.name)
     factory = sessionmaker(
         bind=engine, expire_on_commit=False, info={COMMIT_READS_KEY: commit_reads}
     )

@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
-from transaction._transaction import Status as TransactionStatus
 from zope.sqlalchemy.datamanager import (
     STATUS_ACTIVE,
     STATUS_CHANGED,
@@ -23,10 +22,13 @@ from zope.sqlalchemy.datamanager import (
     mark_changed,
 )
 
+from ansflow_pyramid.fastpath.commit_reads import COMMIT_READS_KEY
+
+#: The status of a transaction whose manager is committing it.  The transaction
+#: package keeps its status names in a private module; they are plain strings.
+COMMITTING = "Committing"
 #: ``session.info`` key holding the transaction manager the session joins.
 MANAGER_KEY = "ansflow.transaction_manager"
-#: ``session.info`` key: end even unchanged sessions with COMMIT rather than ROLLBACK.
-COMMIT_READS_KEY = "ansflow.commit_reads"
 
 
 def _manager(session: Session) -> Any:
@@ -64,7 +66,7 @@ def _before_commit(session: Session) -> None:
     # Committing the session directly would commit behind the transaction
     # manager's back (and half of a request's work); only the manager may.
     status = _manager(session).get().status
-    assert session.in_nested_transaction() or status == TransactionStatus.COMMITTING, (
+    assert session.in_nested_transaction() or status == COMMITTING, (
         "Transaction must be committed using the transaction manager"
     )
 

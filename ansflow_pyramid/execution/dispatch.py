@@ -22,6 +22,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ansflow_pyramid.execution.handle import get_runtime
+
 log = logging.getLogger(__name__)
 
 #: The RQ job function, by dotted name (workers import it; the server need not).
@@ -143,8 +145,6 @@ class RQDispatcher(Dispatcher):
 
 def submit_after_commit(request: Any, execution_id: int) -> None:
     """Dispatch ``execution_id`` once the request's transaction commits."""
-    from ansflow_pyramid.execution.runtime import get_runtime
-
     runtime = get_runtime(request.registry)
     _after_commit(request, lambda: runtime.submit(execution_id))
 
@@ -153,16 +153,12 @@ def cancel_after_commit(request: Any, execution_id: int, by: str | None = None) 
     """Tell the engine running ``execution_id`` to cancel it, after the commit that
     stored the cancel request (the stored flag is the fallback if the message is
     lost).  ``by`` names who asked, for the log."""
-    from ansflow_pyramid.execution.runtime import get_runtime
-
     runtime = get_runtime(request.registry)
     _after_commit(request, lambda: runtime.cancel(execution_id, by))
 
 
 def publish_after_commit(request: Any, event: Any) -> None:
     """Publish an execution event once the change it announces is committed."""
-    from ansflow_pyramid.execution.runtime import get_runtime
-
     runtime = get_runtime(request.registry)
     _after_commit(request, lambda: runtime.publish(event))
 

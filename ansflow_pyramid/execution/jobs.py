@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ansflow_pyramid.execution.handle import get_runtime
+
 _registry: Any = None
 
 
@@ -24,6 +26,4 @@ def run_execution(execution_id: int) -> str | None:
             "no application is bound: run jobs with `ansflow worker CONFIG`, or call "
             "ansflow_pyramid.execution.jobs.bind_registry(registry) first"
         )
-    from ansflow_pyramid.execution.runtime import get_runtime
-
     return get_runtime(_registry).engine.run(int(execution_id))

@@ -30,6 +30,7 @@ from ansflow_pyramid.execution.events import (
     ExecutionEvent,
     InProcessEventBus,
 )
+from ansflow_pyramid.execution.handle import REGISTRY_KEY, get_runtime
 from ansflow_pyramid.execution.reaper import Reaper
 from ansflow_pyramid.execution.remote_scheduler import (
     ObservationScheduler,
@@ -43,8 +44,6 @@ from ansflow_pyramid.execution.store import ExecutionStore, get_execution_store
 from ansflow_pyramid.redis_client import get_redis
 
 log = logging.getLogger(__name__)
-
-REGISTRY_KEY = "ansflow.execution"
 
 
 def build_event_bus(registry: Any, settings: EngineSettings) -> EventBus:
@@ -260,6 +259,4 @@ class ExecutionRuntime:
         self.bus.close()
 
 
-def get_runtime(registry: Any) -> ExecutionRuntime:
-    """The application's :class:`ExecutionRuntime`."""
-    return registry[REGISTRY_KEY]
+__all__ = ["REGISTRY_KEY", "ExecutionRuntime", "get_runtime"]

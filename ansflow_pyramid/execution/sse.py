@@ -32,6 +32,7 @@ from pyramid.response import Response
 
 from ansflow_pyramid.api.errors import error_response
 from ansflow_pyramid.execution.events import LOG, STATUS, STEP, ExecutionEvent
+from ansflow_pyramid.execution.handle import get_runtime
 from ansflow_pyramid.execution.specs import LogLine, is_final
 
 if TYPE_CHECKING:
@@ -371,8 +372,6 @@ def open_stream(runtime: ExecutionRuntime, make_events: Callable[[], Iterator[by
 def execution_stream_response(request: Request, execution_id: int) -> Response:
     """The complete view answer for ``GET .../executions/{id}/events/`` (after the
     caller checked access): resume point from the request, slot, headers."""
-    from ansflow_pyramid.execution.runtime import get_runtime
-
     runtime = get_runtime(request.registry)
     if request.method == "HEAD":
         return sse_response(iter(()), None)
@@ -386,8 +385,6 @@ def global_stream_response(
     initial: Callable[[], Any] | None = None,
 ) -> Response:
     """The complete view answer for the global events stream."""
-    from ansflow_pyramid.execution.runtime import get_runtime
-
     runtime = get_runtime(request.registry)
     if request.method == "HEAD":
         return sse_response(iter(()), None)

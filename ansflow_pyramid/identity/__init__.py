@@ -35,8 +35,13 @@ def includeme(config: Configurator) -> None:
     The security policy and the session store they rely on are installed by
     ``ansflow_pyramid.security`` and ``ansflow_pyramid.sessions`` (core includes).
     """
-    from ansflow_pyramid.identity.throttle import REGISTRY_KEY, make_throttle
+    from pyramid.authorization import ALL_PERMISSIONS, Allow
 
+    from ansflow_pyramid.identity.throttle import REGISTRY_KEY, make_throttle
+    from ansflow_pyramid.traversal.resources import grant_at_root
+
+    # Superusers may do anything anywhere; every other grant is made further down.
+    grant_at_root(config.registry, (Allow, SUPERUSERS, ALL_PERMISSIONS))
     config.registry[REGISTRY_KEY] = make_throttle(config.registry)
     config.include("ansflow_pyramid.identity.views")
     config.include("ansflow_pyramid.identity.users")

@@ -19,7 +19,7 @@ from pyramid.request import Request
 from sqlalchemy import bindparam, exists, select
 from zope.interface import implementer
 
-from ansflow_pyramid.db.driver_query import DriverQuery
+from ansflow_pyramid.fastpath import DriverQuery
 from ansflow_pyramid.identity.models import RefreshToken, User
 from ansflow_pyramid.identity.principals import Identity
 from ansflow_pyramid.security.tokens import ACCESS, TokenHelper, authorization_token

@@ -1,11 +1,18 @@
-"""HMAC signatures for values the server hands to browsers (session ids, CSRF tokens)."""
+"""Signatures for values the server hands to browsers (session ids, CSRF tokens),
+made by itsdangerous.
+
+The format is ``value.signature`` with an unpadded URL-safe base64 HMAC-SHA256, under
+a key derived from the secret and a purpose: the same bytes as before itsdangerous
+signed them, so cookies issued earlier stay valid.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import secrets
+
+import itsdangerous
 
 
 def b64(raw: bytes) -> str:
@@ -17,30 +24,39 @@ def new_session_id() -> str:
     return secrets.token_urlsafe(32)
 
 
-class Signer:
-    """Signs and verifies strings with HMAC-SHA256 under ``secret`` and a ``purpose``.
+def purpose_key(secret: str, purpose: str) -> bytes:
+    """The signing key of one purpose: a value signed for one use (a session id) can
+    never be replayed as another (a CSRF token)."""
+    return hashlib.sha256(f"ansflow:{purpose}:{secret}".encode()).digest()
 
-    The purpose is mixed into every signature, so a value signed for one use (a session
-    id) can never be replayed as another (a CSRF token).
-    """
+
+class Signer:
+    """Signs and verifies strings with HMAC-SHA256 under ``secret`` and a ``purpose``."""
 
     def __init__(self, secret: str, purpose: str) -> None:
-        self._key = hashlib.sha256(f"ansflow:{purpose}:{secret}".encode()).digest()
+        # The key is derived here (purpose_key), so itsdangerous uses it as it is.
+        self._signer = itsdangerous.Signer(
+            purpose_key(secret, purpose),
+            sep=".",
+            key_derivation="none",
+            digest_method=hashlib.sha256,
+        )
 
     def signature(self, value: str) -> str:
-        return b64(hmac.new(self._key, value.encode("utf-8"), hashlib.sha256).digest())
+        return self._signer.get_signature(value).decode("ascii")
 
     def sign(self, value: str) -> str:
         """``value`` followed by a dot and its signature."""
-        return f"{value}.{self.signature(value)}"
+        return self._signer.sign(value).decode("ascii")
 
     def unsign(self, signed: str | None) -> str | None:
         """The value of a signed string, or None when it is malformed or forged."""
         if not signed or len(signed) > 512:
             return None
-        value, dot, signature = signed.rpartition(".")
+        value, dot, _ = signed.rpartition(".")
         if not dot or not value:
             return None
-        if not hmac.compare_digest(signature, self.signature(value)):
+        try:
+            return self._signer.unsign(signed).decode("utf-8")
+        except (itsdangerous.BadSignature, UnicodeDecodeError):
             return None
-        return value

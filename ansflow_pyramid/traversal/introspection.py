@@ -7,10 +7,17 @@ from typing import Any
 from ansflow_pyramid.traversal.registry import ResourceDeclaration
 from ansflow_pyramid.traversal.resources import Collection
 
+#: Where the layer registering views records the methods each (context, view name)
+#: serves; introspection reads it without knowing that layer.
+ALLOWED_METHODS_KEY = "ansflow.allowed-methods"
+
+
+def allowed_methods(registry: Any, context: type, name: str = "") -> set[str]:
+    """The methods registered for ``context`` and view ``name``."""
+    return set(registry.get(ALLOWED_METHODS_KEY, {}).get((context, name), set()))
+
 
 def _views(registry: Any, declaration: ResourceDeclaration) -> list[dict[str, Any]]:
-    from ansflow_pyramid.api.views import allowed_methods
-
     factory = declaration.factory
     base = declaration.path
     views: list[dict[str, Any]] = []

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pyramid.authorization import ALL_PERMISSIONS, Allow
 from pyramid.decorator import reify
 from pyramid.request import Request
 
-from ansflow_pyramid.identity.principals import SUPERUSERS
 from ansflow_pyramid.traversal.registry import AliasDeclaration, PathNode, ResourceDeclaration
 
 if TYPE_CHECKING:
@@ -121,11 +119,24 @@ class Namespace(Resource):
         return sorted(self.node.children)
 
 
+#: The registry key of the root's ACL (a list of ACEs).  Traversal grants nothing of
+#: its own: the layer that knows the principals fills it (identity grants superusers
+#: every permission, see :func:`grant_at_root`).
+ROOT_ACL_KEY = "ansflow.root-acl"
+
+
+def grant_at_root(registry: Any, *entries: Any) -> None:
+    """Add ACEs to the root's ACL: they hold on every resource that does not deny them
+    first (resources deny what they do not grant, so only broad grants belong here)."""
+    registry.setdefault(ROOT_ACL_KEY, []).extend(entries)
+
+
 class Root(Namespace):
     """The root of the resource tree, built afresh for every request."""
 
-    # Superusers may do anything anywhere; every other grant is made further down.
-    __acl__: ClassVar[list[Any]] = [(Allow, SUPERUSERS, ALL_PERMISSIONS)]
+    @property
+    def __acl__(self) -> list[Any]:
+        return self.request.registry.get(ROOT_ACL_KEY, [])
 
 
 def resolve_alias(

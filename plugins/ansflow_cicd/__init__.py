@@ -13,6 +13,7 @@ from __future__ import annotations
 from ansflow_pipelines.resources import PipelineCollection
 from pyramid.config import Configurator
 
+from ansflow_cicd.interfaces import ExecutionError
 from ansflow_cicd.resources import (
     AtomicStepCollection,
     ExecutionCollection,
@@ -25,6 +26,8 @@ from ansflow_cicd.resources import (
 from ansflow_cicd.schemas import (
     CheckOut,
     ExecutionDetail,
+    ExecutionLogs,
+    ExecutionTimeline,
     LocalExecutorRequest,
     RunRequest,
     StatisticsOut,
@@ -36,6 +39,7 @@ from ansflow_cicd.tooltypes import BUILTIN_TOOL_TYPES, add_tool_type
 from ansflow_cicd.views import (
     cancel,
     create_local_executor,
+    execution_error_view,
     execution_statistics,
     health_check,
     logs,
@@ -62,6 +66,8 @@ def includeme(config: Configurator) -> None:
         )
     config.set_pipeline_tool_lookup(lookup_tool, lookup_tools)
     config.add_migrations("ansflow_cicd:migrations")
+    # Refusals of the execution service, as the JSON errors clients know.
+    config.add_exception_view(execution_error_view, context=ExecutionError)
 
     # -- tools
     config.add_api_resource(
@@ -111,8 +117,16 @@ def includeme(config: Configurator) -> None:
         response_schema=ExecutionDetail,
         success_status=201,
     )
-    config.add_api_action(ExecutionCollection, "logs", logs, methods=["GET"])
-    config.add_api_action(ExecutionCollection, "timeline", timeline, methods=["GET"])
+    config.add_api_action(
+        ExecutionCollection, "logs", logs, methods=["GET"], response_schema=ExecutionLogs
+    )
+    config.add_api_action(
+        ExecutionCollection,
+        "timeline",
+        timeline,
+        methods=["GET"],
+        response_schema=ExecutionTimeline,
+    )
     config.add_api_action(
         ExecutionCollection,
         "statistics",

@@ -6,10 +6,12 @@ request, so every method opens its own short transaction on the engine's connect
 pool and commits before returning; SQL Core statements keep the per-call cost low
 (the engine calls these for every step and every batch of log lines).
 
-State changes made by the engine are conditional where the API may race it: the
-engine claims only a *pending* execution, and records its end only while the
-execution is still *running* - a user's cancel of a pending run, or the reaper
-failing a run whose worker went silent, is never overwritten.
+State changes are the transitions of :mod:`ansflow_cicd.transitions`, the statements
+the API's execution service runs too: the engine claims only a *pending* execution,
+and records its end only while the execution is still *running* - a user's cancel of
+a pending run, or the reaper failing a run whose worker went silent, is never
+overwritten.  What it reads is the plugin's read model (:mod:`ansflow_cicd.records`):
+the live stream's snapshot is a projection of the same record as the API's detail.
 """
 
 from __future__ import annotations
@@ -18,40 +20,23 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from ansflow_pipelines.models import Pipeline
-from sqlalchemy import bindparam, case, exists, insert, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.orm import Session
 
-from ansflow_cicd.executions import PIPELINE_STATUS_FOR
+from ansflow_cicd import transitions
 from ansflow_cicd.group_rules import group_specs
 from ansflow_cicd.logs import append_lines, last_number, read_lines
 from ansflow_cicd.models import Execution, ExecutionLogLine, StepExecution
+from ansflow_cicd.records import load_execution, load_steps, step_snapshots
+from ansflow_cicd.schemas import ExecutionSnapshot
 from ansflow_pyramid.db import utcnow
 from ansflow_pyramid.execution import ExecutionStore, LogLine, RunSpec, StepSpec
 
 _executions = Execution.__table__
 _steps = StepExecution.__table__
-_pipelines = Pipeline.__table__
-_newer = _executions.alias("newer_execution")
-
-#: Mirror an execution's status on its pipeline unless a newer execution exists (the
-#: rule of :func:`ansflow_cicd.executions.sync_pipeline_status`), as one statement
-#: built once: the engine runs it twice per execution, and SQLAlchemy caches it.
-SYNC_PIPELINE = (
-    update(_pipelines)
-    .where(
-        _pipelines.c.id == bindparam("p_pipeline"),
-        ~exists().where(
-            _newer.c.pipeline_id == bindparam("p_pipeline"),
-            _newer.c.id > bindparam("p_execution"),
-        ),
-    )
-    .values(status=bindparam("p_status"))
-)
 
 #: Keys of a step's snapshot handed to its runner as ``StepSpec.config``.
 RUNNER_CONFIG_KEYS = ("ansible_parameters", "conditions", "retry_policy", "dependencies")
-STEP_FINAL = ("success", "failed", "skipped", "cancelled", "timeout")
 
 
 def _timeout(value: Any) -> float | None:
@@ -60,16 +45,6 @@ def _timeout(value: Any) -> float | None:
     except (TypeError, ValueError):
         return 300.0
     return seconds if seconds > 0 else None
-
-
-def _seconds(start: dt.datetime | None, end: dt.datetime | None) -> float | None:
-    if start is None or end is None:
-        return None
-    return round((end - start).total_seconds(), 3)
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 class SqlExecutionStore(ExecutionStore):
@@ -101,7 +76,7 @@ class SqlExecutionStore(ExecutionStore):
                 .order_by(_steps.c.order, _steps.c.id)
             ).all()
         definition = row.definition or {}
-        snapshots = {step.get("order"): step for step in definition.get("steps", [])}
+        snapshots = step_snapshots(definition)
         steps = []
         for step_row in step_rows:
             snapshot = snapshots.get(step_row.order, {})
@@ -132,61 +107,17 @@ class SqlExecutionStore(ExecutionStore):
         )
 
     # -- the execution's state ---------------------------------------------------------
-    @staticmethod
-    def _sync_pipeline(connection: Any, execution_id: int, pipeline_id: int, status: str) -> None:
-        connection.execute(
-            SYNC_PIPELINE,
-            {
-                "p_pipeline": pipeline_id,
-                "p_execution": execution_id,
-                "p_status": PIPELINE_STATUS_FOR.get(status, status),
-            },
-        )
-
     def mark_running(self, execution_id: int, worker: str) -> bool:
-        now = utcnow()
         with self.engine.begin() as connection:
-            row = connection.execute(
-                update(_executions)
-                .where(
-                    _executions.c.id == execution_id,
-                    _executions.c.status == "pending",
-                    _executions.c.cancel_requested.is_(False),
-                )
-                .values(
-                    status="running",
-                    worker=worker[:200],
-                    started_at=now,
-                    heartbeat_at=now,
-                    updated_at=now,
-                )
-                .returning(_executions.c.pipeline_id)
-            ).first()
-            if row is None:
-                return False
-            self._sync_pipeline(connection, execution_id, row.pipeline_id, "running")
-        return True
+            return transitions.start(connection, execution_id, worker, utcnow())
 
     def mark_finished(self, execution_id: int, status: str, reason: str | None = None) -> None:
-        now = utcnow()
         with self.engine.begin() as connection:
-            row = connection.execute(
-                update(_executions)
-                .where(_executions.c.id == execution_id, _executions.c.status == "running")
-                .values(status=status, error_message=reason or "", completed_at=now, updated_at=now)
-                .returning(_executions.c.pipeline_id)
-            ).first()
-            if row is not None:
-                self._sync_pipeline(connection, execution_id, row.pipeline_id, status)
+            transitions.finish(connection, execution_id, status, reason, utcnow())
 
     def step_started(self, execution_id: int, step_id: int) -> None:
-        now = utcnow()
         with self.engine.begin() as connection:
-            connection.execute(
-                update(_steps)
-                .where(_steps.c.id == step_id, _steps.c.execution_id == execution_id)
-                .values(status="running", started_at=now, updated_at=now)
-            )
+            transitions.start_step(connection, execution_id, step_id, utcnow())
 
     def step_finished(
         self,
@@ -196,18 +127,9 @@ class SqlExecutionStore(ExecutionStore):
         exit_code: int | None = None,
         error: str | None = None,
     ) -> None:
-        now = utcnow()
         with self.engine.begin() as connection:
-            connection.execute(
-                update(_steps)
-                .where(_steps.c.id == step_id, _steps.c.execution_id == execution_id)
-                .values(
-                    status=status,
-                    exit_code=exit_code,
-                    error_message=error or "",
-                    completed_at=now,
-                    updated_at=now,
-                )
+            transitions.finish_step(
+                connection, execution_id, step_id, status, exit_code, error, utcnow()
             )
 
     def append_log_lines(self, execution_id: int, lines: Sequence[LogLine]) -> None:
@@ -290,48 +212,14 @@ class SqlExecutionStore(ExecutionStore):
             )
 
     def finish_stale(self, execution_id: int, heartbeat_before: dt.datetime, reason: str) -> bool:
-        now = utcnow()
         with self._session() as session, session.begin():
-            result = session.execute(
-                update(Execution)
-                .where(
-                    Execution.id == execution_id,
-                    Execution.status == "running",
-                    Execution.heartbeat_at < heartbeat_before,
-                )
-                .values(
-                    # A run the user asked to cancel ends cancelled even if its worker died.
-                    status=case(
-                        (Execution.cancel_requested.is_(True), "cancelled"), else_="failed"
-                    ),
-                    error_message=reason,
-                    completed_at=now,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
+            ended = transitions.fail_stale(
+                session, execution_id, heartbeat_before, reason, utcnow()
             )
-            if result.rowcount != 1:
+            if ended is None:
                 return False
-            session.execute(
-                update(StepExecution)
-                .where(
-                    StepExecution.execution_id == execution_id,
-                    StepExecution.status.in_(("pending", "running")),
-                )
-                .values(
-                    status=case((StepExecution.status == "running", "failed"), else_="skipped"),
-                    error_message=case((StepExecution.status == "running", reason), else_=""),
-                    completed_at=now,
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
             # The worker is gone, so nobody else numbers this execution's lines now.
             append_lines(session, execution_id, [f"Execution failed: {reason}."], stream="system")
-            row = session.execute(
-                select(Execution.pipeline_id, Execution.status).where(Execution.id == execution_id)
-            ).one()
-            self._sync_pipeline(session, execution_id, row.pipeline_id, row.status)
         return True
 
     def find_unclaimed(self, created_before: dt.datetime) -> list[int]:
@@ -377,63 +265,17 @@ class SqlExecutionStore(ExecutionStore):
             row = session.execute(
                 select(Execution.pipeline_id, Execution.status).where(Execution.id == execution_id)
             ).one()
-            self._sync_pipeline(session, execution_id, row.pipeline_id, row.status)
+            transitions.sync_pipeline(session, execution_id, row.pipeline_id, row.status)
         return True
 
     # -- readers ----------------------------------------------------------------------------
     def snapshot(self, execution_id: int) -> dict[str, Any] | None:
         with self._session() as session:
-            row = session.execute(
-                select(Execution, Pipeline.name)
-                .outerjoin(Pipeline, Pipeline.id == Execution.pipeline_id)
-                .where(Execution.id == execution_id)
-            ).first()
-            if row is None:
+            record = load_execution(session, execution_id)
+            if record is None:
                 return None
-            execution, pipeline_name = row
-            steps = session.scalars(
-                select(StepExecution)
-                .where(StepExecution.execution_id == execution_id)
-                .order_by(StepExecution.order, StepExecution.id)
-            ).all()
-        snapshots = {
-            step.get("order"): step for step in (execution.definition or {}).get("steps", [])
-        }
-        step_documents = []
-        for step in steps:
-            snapshot = snapshots.get(step.order, {})
-            step_documents.append(
-                {
-                    "step_id": step.id,
-                    "step_name": snapshot.get("name", ""),
-                    "step_type": snapshot.get("step_type", ""),
-                    "order": step.order,
-                    "parallel_group": snapshot.get("parallel_group") or "",
-                    "status": step.status,
-                    "exit_code": step.exit_code,
-                    "error_message": step.error_message,
-                    "started_at": _iso(step.started_at),
-                    "completed_at": _iso(step.completed_at),
-                    "duration": _seconds(step.started_at, step.completed_at),
-                }
-            )
-        return {
-            "type": "execution_status",
-            "execution_id": execution.id,
-            "pipeline_id": execution.pipeline_id,
-            "pipeline_name": pipeline_name,
-            "project_id": execution.project_id,
-            "status": execution.status,
-            "reason": execution.error_message,
-            "cancel_requested": execution.cancel_requested,
-            "trigger_type": execution.trigger_type,
-            "started_at": _iso(execution.started_at),
-            "completed_at": _iso(execution.completed_at),
-            "duration": _seconds(execution.started_at, execution.completed_at),
-            "total_steps": len(step_documents),
-            "completed_steps": sum(1 for s in step_documents if s["status"] in STEP_FINAL),
-            "steps": step_documents,
-        }
+            load_steps(session, record)
+        return ExecutionSnapshot.of(record).model_dump()
 
     def read_log_lines(self, execution_id: int, after: int = 0, limit: int = 1000) -> list[LogLine]:
         with self._session() as session:

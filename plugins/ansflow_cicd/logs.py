@@ -16,13 +16,12 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-import orjson
 from sqlalchemy import Integer, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ansflow_cicd.models import ExecutionLogLine
 from ansflow_pyramid.db import utcnow
-from ansflow_pyramid.db.driver_query import DriverQuery
+from ansflow_pyramid.fastpath import ManyRows
 
 #: Lines embedded in an execution's detail at most; the rest is read through logs/.
 DETAIL_MAX_LINES = 5000
@@ -107,27 +106,13 @@ def read_lines(
     return [Line(*row) for row in dbsession.execute(query)]
 
 
-# The detail embeds up to DETAIL_MAX_LINES lines.  Read as rows from SQLite that is
-# one sqlite3_step() per line, and Python's sqlite3 module releases and re-takes the
-# GIL around every step: under a threaded server each line becomes a hand-off between
-# threads (about 140 futex round trips per detail request were measured, which cost
-# more than everything else in the request).  On SQLite the lines therefore come back
-# as one JSON array the database builds; numbered, so their order does not depend on
-# the aggregate's.  psycopg receives a result set whole, so PostgreSQL reads rows.
-_FIRST_LINES = (
+# The detail embeds up to DETAIL_MAX_LINES lines: many small rows, which the fast path
+# reads as one value where that is cheaper (SQLite).
+_FIRST_LINES = ManyRows(
     select(ExecutionLogLine.number, ExecutionLogLine.step_execution_id, ExecutionLogLine.text)
     .where(ExecutionLogLine.execution_id == bindparam("execution_id"))
     .order_by(ExecutionLogLine.number)
     .limit(bindparam("max_lines", type_=Integer))
-)
-_FIRST_LINES_ROWS = DriverQuery(_FIRST_LINES)
-_first = _FIRST_LINES.subquery()
-_FIRST_LINES_AS_JSON = DriverQuery(
-    select(
-        func.json_group_array(
-            func.json_array(_first.c.number, _first.c.step_execution_id, _first.c.text)
-        )
-    ).select_from(_first)
 )
 
 
@@ -137,11 +122,7 @@ def first_lines(
     """The execution's first ``max_lines`` lines as ``(step execution id, text)``
     (``None``: the execution's own lines), and whether lines were left out."""
     params = {"execution_id": execution_id, "max_lines": max_lines + 1}
-    if dbsession.connection().dialect.name == "sqlite":
-        (document,) = _FIRST_LINES_AS_JSON.rows(dbsession, params)[0]
-        rows = sorted(orjson.loads(document)) if document else []
-    else:
-        rows = _FIRST_LINES_ROWS.rows(dbsession, params)
+    rows = _FIRST_LINES.rows(dbsession, params)
     lines = [(step_id, text) for _, step_id, text in rows[:max_lines]]
     return lines, len(rows) > max_lines
 

@@ -10,35 +10,31 @@ under an item (``executions/{id}/steps/``) whose ACL is its parent execution's.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+import functools
 from typing import Any, ClassVar
 
 from ansflow_pipelines.extensions import ToolRef, step_types
 from ansflow_pipelines.models import Pipeline
 from ansflow_projects.acl import (
     COLLECTION_ACL,
-    SHARED_VISIBILITIES,
     AuthenticatedLookup,
+    CallerAccess,
     current_user_id,
     is_unrestricted,
-    prime_project_acl,
     require_authenticated,
     restrict_to_visible,
 )
-from ansflow_projects.fields import does_not_exist
-from ansflow_projects.models import Project, ProjectMembership
 from ansflow_projects.resources import (
     PROJECT_RESOURCE_PERMISSIONS,
     ProjectScopedCollection,
     ProjectScopedItem,
 )
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
-from sqlalchemy import Select, and_, bindparam, or_, select, update
+from sqlalchemy import Select, bindparam, or_, select, update
 
 from ansflow_cicd.execution_updates import ExecutionUpdate, update_execution
-from ansflow_cicd.executions import create_execution
-from ansflow_cicd.logs import DETAIL_MAX_LINES, first_lines
+from ansflow_cicd.logs import DETAIL_MAX_LINES
 from ansflow_cicd.models import (
     EXECUTION_STATUSES,
     GIT_CREDENTIAL_TYPES,
@@ -53,6 +49,20 @@ from ansflow_cicd.models import (
     StepExecution,
     Tool,
 )
+from ansflow_cicd.records import (
+    DISPLAY_COLUMNS,
+    VERSION_COLUMNS,
+    VERSION_NAMES,
+    ExecutionRecord,
+    attach_display,
+    describe,
+    load_logs,
+    load_steps,
+    records_of,
+    row_version,
+    with_display,
+)
+from ansflow_cicd.records import step_snapshots as step_snapshots  # re-exported
 from ansflow_cicd.schemas import (
     AtomicStepFields,
     AtomicStepOut,
@@ -69,6 +79,7 @@ from ansflow_cicd.schemas import (
     label,
 )
 from ansflow_cicd.secrets import get_secret_box
+from ansflow_cicd.services import execution_service
 from ansflow_cicd.tooltypes import tool_types
 from ansflow_pyramid.api import (
     APIError,
@@ -79,8 +90,8 @@ from ansflow_pyramid.api import (
     NotFound,
     ValidationFailed,
 )
-from ansflow_pyramid.db.driver_query import DriverQuery
-from ansflow_pyramid.identity import AUTHENTICATED, SUPERUSERS, User, user_principal
+from ansflow_pyramid.fastpath import PreparedQuery
+from ansflow_pyramid.identity import AUTHENTICATED, SUPERUSERS, user_principal
 
 
 def set_secret(request: Any, obj: Any, column: str, value: str | None) -> None:
@@ -226,160 +237,81 @@ def lookup_tools(request: Any, tool_ids: list[int]) -> dict[int, ToolRef]:
 
 
 # -- executions -------------------------------------------------------------------
-def attach_display(dbsession: Any, executions: list[Execution]) -> None:
-    """Look up the names shown next to ids, one query per kind for the whole page."""
-    pipeline_ids = {e.pipeline_id for e in executions}
-    tool_ids = {e.cicd_tool_id for e in executions if e.cicd_tool_id is not None}
-    user_ids = {e.triggered_by_id for e in executions if e.triggered_by_id is not None}
-    pipelines = {
-        row.id: row.name
-        for row in dbsession.execute(
-            select(Pipeline.id, Pipeline.name).where(Pipeline.id.in_(pipeline_ids))
-        )
-    }
-    tools = (
-        {
-            row.id: row
-            for row in dbsession.execute(
-                select(Tool.id, Tool.name, Tool.tool_type).where(Tool.id.in_(tool_ids))
-            )
-        }
-        if tool_ids
-        else {}
-    )
-    users = (
-        {
-            row.id: row.username
-            for row in dbsession.execute(
-                select(User.id, User.username).where(User.id.in_(user_ids))
-            )
-        }
-        if user_ids
-        else {}
-    )
-    for execution in executions:
-        tool = tools.get(execution.cicd_tool_id)
-        execution.pipeline_name = pipelines.get(execution.pipeline_id)
-        execution.cicd_tool_name = tool.name if tool is not None else None
-        execution.cicd_tool_type = tool.tool_type if tool is not None else None
-        execution.triggered_by_username = users.get(execution.triggered_by_id)
-
-
-def step_snapshots(execution: Execution) -> dict[int, dict[str, Any]]:
-    """The execution's snapshot of each step, by order."""
-    return {step.get("order"): step for step in execution.definition.get("steps", [])}
-
-
-def describe_steps(
-    execution: Execution, steps: list[Any], logs: dict[int | None, list[str]]
-) -> None:
+def describe_steps(execution: Any, steps: list[Any], logs: dict[int | None, list[str]]) -> None:
     """Give step executions the name and type they had at trigger time, and their logs."""
-    snapshots = step_snapshots(execution)
+    describe(steps, execution.definition)
     for step in steps:
-        snapshot = snapshots.get(step.order, {})
-        step.step_name = snapshot.get("name", "")
-        step.step_type = snapshot.get("step_type", "")
         step.logs = "\n".join(logs.get(step.id, ()))
 
 
-# The detail is the most read document of the API (clients poll it): its statements are
-# built once, since building a statement costs more than running it.
-_STEPS_QUERY = DriverQuery(
-    select(*StepExecution.__table__.c)
-    .where(StepExecution.execution_id == bindparam("execution_id"))
-    .order_by(StepExecution.order, StepExecution.id)
-)
-
-
-_STEP_LIST = TypeAdapter(list[StepExecutionOut])
-
-
-def execution_detail(dbsession: Any, execution: Execution | SimpleNamespace) -> dict[str, Any]:
-    """An execution with its definition, merged logs and step executions.
+def execution_detail(dbsession: Any, execution: Any) -> dict[str, Any]:
+    """The detail document of an execution (a record, or an ORM row).
 
     Three small queries whatever the size of the execution: the display names (unless
     the loading query brought them), the step executions, and the first
     ``DETAIL_MAX_LINES`` log lines.
     """
-    if not hasattr(execution, "pipeline_name"):
-        attach_display(dbsession, [execution])
-    params = {"execution_id": execution.id}
-    shown, truncated = first_lines(dbsession, execution.id)
-    by_step: dict[int | None, list[str]] = {}
-    for step_id, text in shown:
-        by_step.setdefault(step_id, []).append(text)
-    snapshots = step_snapshots(execution)
-    steps = _STEPS_QUERY.dicts(dbsession, params)
-    for step in steps:
-        snapshot = snapshots.get(step["order"], {})
-        step["step_name"] = snapshot.get("name", "")
-        step["step_type"] = snapshot.get("step_type", "")
-        step["logs"] = "\n".join(by_step.get(step["id"], ()))
-    document = ExecutionSummary.model_validate(execution).model_dump(mode="json")
-    document["definition"] = execution.definition
-    document["logs"] = "\n".join([text for _, text in shown])
-    document["logs_truncated"] = truncated
-    # One pydantic call for all the steps rather than two per step.
-    document["step_executions"] = _STEP_LIST.dump_python(
-        _STEP_LIST.validate_python(steps), mode="json"
-    )
-    return document
+    if isinstance(execution, ExecutionRecord):
+        record = execution
+    else:
+        if not hasattr(execution, "pipeline_name"):
+            attach_display(dbsession, [execution])
+        record = ExecutionRecord.from_object(execution)
+    load_steps(dbsession, record)
+    load_logs(dbsession, record)
+    return ExecutionDetail.render(record)
 
 
-# The execution, the names shown next to its ids, and what its ACL needs (the
-# project's visibility and owner, the caller's own role), as one row of columns: the
-# detail is read as a plain record, and the ORM row is loaded only by the actions
-# that change it (see ExecutionItem).
-_EXECUTION_RECORD = (
-    select(
-        *Execution.__table__.c,
-        Pipeline.name.label("pipeline_name"),
-        Tool.name.label("cicd_tool_name"),
-        Tool.tool_type.label("cicd_tool_type"),
-        User.username.label("triggered_by_username"),
-        Project.visibility.label("project_visibility"),
-        Project.owner_id.label("project_owner_id"),
-        ProjectMembership.role.label("caller_role"),
-    )
-    .join(Project, Project.id == Execution.project_id)
-    .outerjoin(
-        ProjectMembership,
-        and_(
-            ProjectMembership.project_id == Execution.project_id,
-            ProjectMembership.user_id == bindparam("me"),
+def _record_statement(restricted: bool, fixed: tuple[str, ...]) -> PreparedQuery:
+    """The statement loading an execution's record and its caller's access: one row
+    of columns, with the alias's fixed filters as extra WHERE clauses."""
+    me = bindparam("me")
+    statement = CallerAccess.join(
+        with_display(
+            select(
+                *Execution.__table__.c,
+                *DISPLAY_COLUMNS,
+                *CallerAccess.COLUMNS,
+                *VERSION_COLUMNS,
+            ).where(Execution.id == bindparam("key"))
         ),
+        Execution.project_id,
+        me,
     )
-    .outerjoin(Pipeline, Pipeline.id == Execution.pipeline_id)
-    .outerjoin(Tool, Tool.id == Execution.cicd_tool_id)
-    .outerjoin(User, User.id == Execution.triggered_by_id)
-    .where(Execution.id == bindparam("key"))
-)
-_ANY_EXECUTION = DriverQuery(_EXECUTION_RECORD)
-# The same visibility rule as ansflow_projects.acl.visible_project_ids, on the join.
-_VISIBLE_EXECUTION = DriverQuery(
-    _EXECUTION_RECORD.where(
-        or_(
-            Project.visibility.in_(SHARED_VISIBILITIES),
-            Project.owner_id == bindparam("me"),
-            ProjectMembership.id.is_not(None),
-        )
-    )
-)
-_DISPLAY_FIELDS = ("pipeline_name", "cicd_tool_name", "cicd_tool_type", "triggered_by_username")
+    if restricted:
+        statement = statement.where(CallerAccess.visible(me))
+    for name in fixed:
+        column = ExecutionCollection.filters[name].column
+        statement = statement.where(column == bindparam(f"fixed_{name}"))
+    return PreparedQuery(statement)
+
+
+# Built once per shape: building a statement costs more than running it.
+_record_statement = functools.cache(_record_statement)
 
 
 class ExecutionItem(ProjectScopedItem):
-    """An execution.  Loaded by id it starts as a plain ``record`` (what the detail
-    shows); ``obj``, the ORM row, is loaded from it on first use."""
+    """An execution.  Loaded by id it holds its ``record`` (what every document shows,
+    and what its ACL needs); ``obj``, the ORM row, is loaded on first use by the
+    actions that change it."""
 
-    record: SimpleNamespace | None = None
+    record: ExecutionRecord | None = None
+    access: tuple[str, int | None, str | None] | None = None
+    loaded_version: tuple[Any, ...] | None = None
     _obj: Execution | None = None
 
+    def __init__(self, collection: Any, key: Any, loaded: Any) -> None:
+        if isinstance(loaded, LoadedExecution):
+            super().__init__(collection, key, None)
+            self.record = loaded.record
+            self.access = loaded.access
+            self.loaded_version = loaded.version
+        else:
+            super().__init__(collection, key, loaded)
+
     @classmethod
-    def from_record(cls, collection: Any, key: Any, record: SimpleNamespace) -> ExecutionItem:
-        item = cls(collection, key, None)
-        item.record = record
-        return item
+    def from_record(cls, collection: Any, key: Any, record: ExecutionRecord) -> ExecutionItem:
+        return cls(collection, key, LoadedExecution(record, None))
 
     @property  # type: ignore[override]
     def obj(self) -> Execution:
@@ -387,7 +319,7 @@ class ExecutionItem(ProjectScopedItem):
             execution = self.dbsession.get(Execution, self.key)
             if execution is None:
                 raise NotFound()
-            for name in _DISPLAY_FIELDS:
+            for name in DISPLAY_NAMES:
                 setattr(execution, name, getattr(self.record, name, None))
             self._obj = execution
         return self._obj
@@ -397,20 +329,52 @@ class ExecutionItem(ProjectScopedItem):
         self._obj = value
 
     @property
-    def loaded(self) -> Execution | SimpleNamespace:
+    def loaded(self) -> Any:
         """What is at hand without a query: the ORM row once loaded, else the record."""
-        return self._obj if self._obj is not None else self.record  # type: ignore[return-value]
+        return self._obj if self._obj is not None else self.record
 
     def acl_project_id(self) -> int:
         return self.loaded.project_id
 
+    @property
+    def __acl__(self) -> list[Any]:
+        if self.access is not None:
+            # Derived from what was loaded, by the projects plugin's rule.
+            return CallerAccess.acl(current_user_id(self.request), *self.access)
+        return super().__acl__
+
     def serialize(self) -> dict[str, Any]:
         return execution_detail(self.dbsession, self.loaded)
+
+    def version(self) -> tuple[Any, ...] | None:
+        """Read with the record: its row, display names, steps and last log line."""
+        return self.loaded_version
 
     def update(self, data: BaseModel, partial: bool) -> Any:
         # What may change is decided in one place (see ansflow_cicd.execution_updates).
         body = data.model_dump(exclude_unset=True)
         return update_execution(self.dbsession, self.obj, body, self.serialize())
+
+
+class LoadedExecution:
+    """What :meth:`ExecutionCollection.load_record` returns: the record and the
+    caller's access to its project (visibility, owner, own role)."""
+
+    __slots__ = ("access", "project_id", "record", "version")
+
+    def __init__(
+        self,
+        record: ExecutionRecord,
+        access: tuple[str, int | None, str | None] | None,
+        version: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.record = record
+        self.access = access
+        self.project_id = record.project_id
+        self.version = version
+
+
+DISPLAY_NAMES = ("pipeline_name", "cicd_tool_name", "cicd_tool_type", "triggered_by_username")
 
 
 class ExecutionCollection(ProjectScopedCollection):
@@ -452,35 +416,43 @@ class ExecutionCollection(ProjectScopedCollection):
     }
     default_ordering = ("-created_at",)
 
-    def load_item(self, key: Any) -> ModelItem:
+    def load_record(self, key: Any) -> LoadedExecution | None:
+        """The execution's record, its display names and the caller's access to its
+        project, in one statement; a filtered alias adds its filters to it."""
         require_authenticated(self.request)
-        if self.fixed_filters:
-            return super().load_item(key)
         if not Filter(Execution.id).holds(key):
             # An id the column cannot hold names nothing (PostgreSQL would raise).
-            raise KeyError(key)
-        restricted = not is_unrestricted(self.request)
-        query = _VISIBLE_EXECUTION if restricted else _ANY_EXECUTION
-        me = current_user_id(self.request)
-        record = query.first(self.dbsession, {"key": key, "me": me})
-        if record is None:
-            raise KeyError(key)
-        prime_project_acl(
-            self.request,
-            record["project_id"],
-            record.pop("project_visibility"),
-            record.pop("project_owner_id"),
-            record.pop("caller_role"),
+            return None
+        params: dict[str, Any] = {"key": key, "me": current_user_id(self.request)}
+        for name, value in self.fixed_filters.items():
+            if not self._fixed_filter_spec(name).holds(value):
+                return None
+            params[f"fixed_{name}"] = value
+        query = _record_statement(
+            not is_unrestricted(self.request), tuple(sorted(self.fixed_filters))
         )
-        return ExecutionItem.from_record(self, key, SimpleNamespace(**record))
+        row = query.first(self.dbsession, params)
+        if row is None:
+            return None
+        access = tuple(row.pop(name) for name in CallerAccess.NAMES)
+        version = tuple(row.pop(name) for name in VERSION_NAMES)
+        record = ExecutionRecord.from_mapping(row)
+        return LoadedExecution(record, access, (*row_version(record), *version))  # type: ignore[arg-type]
+
+    def list_version(self, rows: list[Any]) -> tuple[Any, ...] | None:
+        """A page shows each row and its display names (no steps, no logs)."""
+        if rows:
+            attach_display(self.dbsession, rows)
+        return tuple(row_version(row) for row in rows)
 
     def serialize(self, obj: Any) -> dict[str, Any]:
         return execution_detail(self.dbsession, obj)
 
     def serialize_many(self, rows: list[Any]) -> list[dict[str, Any]]:
-        if rows:
-            attach_display(self.dbsession, rows)
-        return super().serialize_many(rows)
+        return [
+            ExecutionSummary.model_validate(record).model_dump(mode="json")
+            for record in records_of(self.dbsession, rows)
+        ]
 
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, ExecutionCreate)
@@ -489,15 +461,15 @@ class ExecutionCollection(ProjectScopedCollection):
             raise ValidationFailed({"pipeline_id": ["This field is required."]})
         if data.pipeline_id is not None and data.pipeline_id != pipeline_id:
             raise ValidationFailed({"pipeline_id": ["Does not match the pipeline in the path."]})
-        pipeline = find_pipeline(self.request, pipeline_id, "pipeline_id")
+        service = execution_service(self.request)
+        pipeline = service.find_pipeline(pipeline_id, "pipeline_id")
         self.require_project(pipeline.project_id, field="pipeline_id")
         tool_id = (
             data.cicd_tool_id
             if "cicd_tool_id" in data.model_fields_set
             else pipeline.execution_tool_id
         )
-        return create_execution(
-            self.request,
+        return service.create(
             pipeline,
             tool_id=tool_id,
             trigger_type=data.trigger_type,
@@ -507,13 +479,8 @@ class ExecutionCollection(ProjectScopedCollection):
 
 
 def find_pipeline(request: Any, pipeline_id: int, field: str) -> Pipeline:
-    query = restrict_to_visible(
-        request, select(Pipeline).where(Pipeline.id == pipeline_id), Pipeline.project_id
-    )
-    pipeline = request.dbsession.scalars(query).first()
-    if pipeline is None:
-        raise ValidationFailed({field: does_not_exist(pipeline_id)})
-    return pipeline
+    """Pipeline ``pipeline_id`` as the caller sees it, or a 400 on ``field``."""
+    return execution_service(request).find_pipeline(pipeline_id, field)
 
 
 class StepExecutionCollection(ModelCollection):

@@ -10,11 +10,23 @@ two ways (``project``/``project_id``).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from ansflow_pipelines.extensions import StepTypeName
 from ansflow_projects.fields import Bool, BoundedInt, HttpURL, Id, JSONObject, Name, Text
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, computed_field
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    RootModel,
+    TypeAdapter,
+    computed_field,
+)
+
+if TYPE_CHECKING:
+    from ansflow_cicd.records import ExecutionRecord
 
 STATUS_LABELS = {
     "pending": "Pending",
@@ -223,6 +235,204 @@ class ExecutionDetail(ExecutionSummary):
     logs: str
     logs_truncated: bool
     step_executions: list[StepExecutionOut]
+
+    @classmethod
+    def render(cls, record: ExecutionRecord) -> dict[str, Any]:
+        """The detail document of a record loaded with its steps and logs.
+
+        The summary's fields come first, then the detail's own (the order clients
+        have always received); the steps are validated and dumped in one call.
+        """
+        document = ExecutionSummary.model_validate(record).model_dump(mode="json")
+        document["definition"] = record.definition
+        document["logs"] = record.logs
+        document["logs_truncated"] = record.logs_truncated
+        document["step_executions"] = _STEP_LIST.dump_python(
+            _STEP_LIST.validate_python(record.steps, from_attributes=True), mode="json"
+        )
+        return document
+
+
+_STEP_LIST = TypeAdapter(list[StepExecutionOut])
+
+
+class TimelineStep(BaseModel):
+    """When one step of an execution started and ended."""
+
+    step_id: int
+    step_name: str
+    step_type: str
+    order: int
+    status: str
+    status_display: str
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    duration: float | None
+
+
+class ExecutionTimeline(BaseModel):
+    """``executions/{id}/timeline/``: when the execution and each of its steps ran."""
+
+    execution_id: int
+    status: str
+    status_display: str
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    completed_at: dt.datetime | None
+    duration: float | None
+    total_steps: int
+    completed_steps: int
+    timeline: list[TimelineStep]
+
+    @classmethod
+    def of(cls, record: ExecutionRecord) -> Self:
+        """The timeline projection of a record loaded with its steps."""
+        from ansflow_cicd.records import STEP_DONE
+
+        steps = record.steps
+        return cls(
+            execution_id=record.id,
+            status=record.status,
+            status_display=label(record.status),
+            created_at=record.created_at,
+            started_at=record.started_at,
+            completed_at=record.completed_at,
+            duration=seconds_between(record.started_at, record.completed_at),
+            total_steps=len(steps),
+            completed_steps=sum(1 for s in steps if s.status in STEP_DONE),
+            timeline=[
+                TimelineStep(
+                    step_id=step.id,
+                    step_name=step.step_name,
+                    step_type=step.step_type,
+                    order=step.order,
+                    status=step.status,
+                    status_display=label(step.status),
+                    started_at=step.started_at,
+                    completed_at=step.completed_at,
+                    duration=seconds_between(step.started_at, step.completed_at),
+                )
+                for step in steps
+            ],
+        )
+
+
+class ExecutionLogText(BaseModel):
+    """``logs/`` without ``offset``/``limit``: the merged text of the first lines."""
+
+    execution_id: int
+    status: str
+    logs: str
+    line_count: int
+    next_offset: int
+    truncated: bool
+    complete: bool
+
+
+class LogLineOut(BaseModel):
+    number: int
+    step_id: int | None
+    step_name: str | None
+    stream: str
+    text: str
+    timestamp: dt.datetime
+
+
+class ExecutionLogPage(BaseModel):
+    """``logs/?offset=&limit=``: numbered lines after ``offset``."""
+
+    execution_id: int
+    status: str
+    offset: int
+    limit: int
+    lines: list[LogLineOut]
+    next_offset: int
+    has_more: bool
+    complete: bool
+
+
+class ExecutionLogs(RootModel[ExecutionLogText | ExecutionLogPage]):
+    """What ``logs/`` answers: the merged text, or a page of lines by offset."""
+
+
+#: Times in live events are ISO 8601 text written by ``datetime.isoformat``.
+EventTime = Annotated[
+    dt.datetime | None, PlainSerializer(lambda value: value.isoformat() if value else None)
+]
+
+
+class SnapshotStep(BaseModel):
+    """One step in the live stream's snapshot of an execution."""
+
+    step_id: int
+    step_name: str
+    step_type: str
+    order: int
+    parallel_group: str
+    status: str
+    exit_code: int | None
+    error_message: str
+    started_at: EventTime
+    completed_at: EventTime
+    duration: float | None
+
+
+class ExecutionSnapshot(BaseModel):
+    """The first event of an execution's live stream: its state and its steps'."""
+
+    type: Literal["execution_status"] = "execution_status"
+    execution_id: int
+    pipeline_id: int
+    pipeline_name: str | None
+    project_id: int
+    status: str
+    reason: str
+    cancel_requested: bool
+    trigger_type: str
+    started_at: EventTime
+    completed_at: EventTime
+    duration: float | None
+    total_steps: int
+    completed_steps: int
+    steps: list[SnapshotStep]
+
+    @classmethod
+    def of(cls, record: ExecutionRecord) -> Self:
+        """The snapshot projection of a record loaded with its steps."""
+        from ansflow_cicd.records import STEP_DONE
+
+        steps = record.steps
+        return cls(
+            execution_id=record.id,
+            pipeline_id=record.pipeline_id,
+            pipeline_name=record.pipeline_name,
+            project_id=record.project_id,
+            status=record.status,
+            reason=record.error_message,
+            cancel_requested=record.cancel_requested,
+            trigger_type=record.trigger_type,
+            started_at=record.started_at,
+            completed_at=record.completed_at,
+            duration=seconds_between(record.started_at, record.completed_at),
+            total_steps=len(steps),
+            completed_steps=sum(1 for s in steps if s.status in STEP_DONE),
+            steps=[
+                SnapshotStep(
+                    step_id=step.id,
+                    step_name=step.step_name,
+                    step_type=step.step_type,
+                    order=step.order,
+                    parallel_group=step.parallel_group,
+                    status=step.status,
+                    exit_code=step.exit_code,
+                    error_message=step.error_message,
+                    started_at=step.started_at,
+                    completed_at=step.completed_at,
+                    duration=seconds_between(step.started_at, step.completed_at),
+                )
+                for step in steps
+            ],
+        )
 
 
 class ExecutionCreate(BaseModel):

@@ -15,35 +15,42 @@ from typing import Any
 from ansflow_pipelines.resources import PipelineItem
 from ansflow_projects.acl import require_project
 from pyramid.request import Request
+from pyramid.response import Response
 from sqlalchemy import select
 
-from ansflow_cicd.executions import (
-    cancel_execution,
-    create_execution,
-    retry_execution,
-    statistics,
+from ansflow_cicd.interfaces import (
+    ExecutionError,
+    ExecutionNotFound,
+    InvalidReference,
+    InvalidTransition,
+    PipelineInactive,
 )
 from ansflow_cicd.logs import MERGED_MAX_LINES, read_lines
-from ansflow_cicd.models import FINAL_STATUSES, StepExecution, Tool
+from ansflow_cicd.models import FINAL_STATUSES, Tool
+from ansflow_cicd.records import ExecutionRecord, load_steps
 from ansflow_cicd.resources import (
     ExecutionCollection,
     ExecutionItem,
     GitCredentialItem,
     ToolCollection,
     ToolItem,
-    describe_steps,
     execution_detail,
 )
 from ansflow_cicd.schemas import (
     CheckOut,
+    ExecutionLogPage,
+    ExecutionLogText,
+    ExecutionTimeline,
     LocalExecutorRequest,
+    LogLineOut,
     RunRequest,
     label,
-    seconds_between,
 )
 from ansflow_cicd.secrets import get_secret_box
+from ansflow_cicd.services import execution_service
 from ansflow_cicd.tooltypes import CheckResult, ToolConnection, check_timeout, tool_types
-from ansflow_pyramid.api import QueryParameters, ValidationFailed, validated_body
+from ansflow_pyramid.api import QueryParameters, ValidationFailed, error_response, validated_body
+from ansflow_pyramid.api.conditional import require_match
 from ansflow_pyramid.db import utcnow
 from ansflow_pyramid.outbound import get_outbound_client
 
@@ -78,16 +85,42 @@ def executions_collection(request: Request, context: Any) -> ExecutionCollection
 
 
 # -- executions -------------------------------------------------------------------
+#: The HTTP status of each refusal of the execution service.
+ERROR_STATUS: dict[type[ExecutionError], int] = {
+    InvalidTransition: 409,
+    PipelineInactive: 409,
+    ExecutionNotFound: 404,
+    InvalidReference: 400,
+}
+
+
+def execution_error_view(exc: ExecutionError, request: Request) -> Response:
+    """The JSON error of a refusal of the execution service."""
+    status = next((code for kind, code in ERROR_STATUS.items() if isinstance(exc, kind)), 409)
+    return error_response(status, exc.detail, exc.code, getattr(exc, "errors", None))
+
+
 def cancel(context: ExecutionItem, request: Request) -> dict[str, Any]:
     """Cancel a pending or running execution (409 once it has finished)."""
-    execution = cancel_execution(request, context.obj)
+    require_match(request, context.etag())
+    execution = execution_service(request).cancel(context.obj)
     return context.collection.serialize(execution)
 
 
 def retry(context: ExecutionItem, request: Request) -> dict[str, Any]:
     """Run a finished execution again: returns the new execution (201)."""
-    execution = retry_execution(request, context.obj)
+    require_match(request, context.etag())
+    execution = execution_service(request).retry(context.obj)
     return _created(request, context.collection, execution)
+
+
+def _record(context: ExecutionItem) -> ExecutionRecord:
+    """The item's record with its steps (the record it was loaded as, or one made
+    from its ORM row)."""
+    loaded = context.loaded
+    record = loaded if isinstance(loaded, ExecutionRecord) else ExecutionRecord.from_object(loaded)
+    load_steps(context.dbsession, record)
+    return record
 
 
 def logs(context: ExecutionItem, request: Request) -> dict[str, Any]:
@@ -101,7 +134,7 @@ def logs(context: ExecutionItem, request: Request) -> dict[str, Any]:
     execution has finished and every line has been read.  ``?step=<id>`` narrows to
     one step execution.
     """
-    execution = context.obj
+    execution = context.loaded
     dbsession = request.dbsession
     with QueryParameters(request) as params:  # every bad parameter named at once
         step_id = params.integer("step", None, 1, 2**31 - 1)
@@ -112,84 +145,46 @@ def logs(context: ExecutionItem, request: Request) -> dict[str, Any]:
         lines = read_lines(dbsession, execution.id, 0, MERGED_MAX_LINES + 1, step_id)
         truncated = len(lines) > MERGED_MAX_LINES
         lines = lines[:MERGED_MAX_LINES]
-        return {
-            "execution_id": execution.id,
-            "status": execution.status,
-            "logs": "\n".join(line.text for line in lines),
-            "line_count": len(lines),
-            "next_offset": lines[-1].number if lines else 0,
-            "truncated": truncated,
-            "complete": final and not truncated,
-        }
+        return ExecutionLogText(
+            execution_id=execution.id,
+            status=execution.status,
+            logs="\n".join(line.text for line in lines),
+            line_count=len(lines),
+            next_offset=lines[-1].number if lines else 0,
+            truncated=truncated,
+            complete=final and not truncated,
+        ).model_dump()
     offset = offset or 0
     limit = limit or DEFAULT_LOG_PAGE
     lines = read_lines(dbsession, execution.id, offset, limit + 1, step_id)
     has_more = len(lines) > limit
     lines = lines[:limit]
-    names = {s.id: s.step_name for s in _described_steps(request, execution) if s.id is not None}
-    return {
-        "execution_id": execution.id,
-        "status": execution.status,
-        "offset": offset,
-        "limit": limit,
-        "lines": [
-            {
-                "number": line.number,
-                "step_id": line.step_execution_id,
-                "step_name": names.get(line.step_execution_id),
-                "stream": line.stream,
-                "text": line.text,
-                "timestamp": line.created_at,
-            }
+    names = {s.id: s.step_name for s in _record(context).steps}
+    return ExecutionLogPage(
+        execution_id=execution.id,
+        status=execution.status,
+        offset=offset,
+        limit=limit,
+        lines=[
+            LogLineOut(
+                number=line.number,
+                step_id=line.step_execution_id,
+                step_name=names.get(line.step_execution_id),
+                stream=line.stream,
+                text=line.text,
+                timestamp=line.created_at,
+            )
             for line in lines
         ],
-        "next_offset": lines[-1].number if lines else offset,
-        "has_more": has_more,
-        "complete": final and not has_more,
-    }
-
-
-def _described_steps(request: Request, execution: Any) -> list[StepExecution]:
-    steps = list(
-        request.dbsession.scalars(
-            select(StepExecution)
-            .where(StepExecution.execution_id == execution.id)
-            .order_by(StepExecution.order, StepExecution.id)
-        )
-    )
-    describe_steps(execution, steps, {})
-    return steps
+        next_offset=lines[-1].number if lines else offset,
+        has_more=has_more,
+        complete=final and not has_more,
+    ).model_dump()
 
 
 def timeline(context: ExecutionItem, request: Request) -> dict[str, Any]:
     """When the execution and each of its steps started and ended."""
-    execution = context.obj
-    steps = _described_steps(request, execution)
-    return {
-        "execution_id": execution.id,
-        "status": execution.status,
-        "status_display": label(execution.status),
-        "created_at": execution.created_at,
-        "started_at": execution.started_at,
-        "completed_at": execution.completed_at,
-        "duration": seconds_between(execution.started_at, execution.completed_at),
-        "total_steps": len(steps),
-        "completed_steps": sum(1 for s in steps if s.status in (*FINAL_STATUSES, "skipped")),
-        "timeline": [
-            {
-                "step_id": step.id,
-                "step_name": step.step_name,
-                "step_type": step.step_type,
-                "order": step.order,
-                "status": step.status,
-                "status_display": label(step.status),
-                "started_at": step.started_at,
-                "completed_at": step.completed_at,
-                "duration": seconds_between(step.started_at, step.completed_at),
-            }
-            for step in steps
-        ],
-    }
+    return ExecutionTimeline.of(_record(context)).model_dump()
 
 
 def execution_statistics(context: ExecutionCollection, request: Request) -> dict[str, Any]:
@@ -202,7 +197,9 @@ def execution_statistics(context: ExecutionCollection, request: Request) -> dict
     pipeline_id = context.fixed_filters.get("pipeline_id") or int_param(
         request, "pipeline_id", None, 1, 2**31 - 1
     )
-    return statistics(request, days, project_id=project_id, pipeline_id=pipeline_id)
+    return execution_service(request).statistics(
+        days, project_id=project_id, pipeline_id=pipeline_id
+    )
 
 
 def run_pipeline(context: PipelineItem, request: Request) -> dict[str, Any]:
@@ -212,8 +209,7 @@ def run_pipeline(context: PipelineItem, request: Request) -> dict[str, Any]:
     tool_id = (
         data.cicd_tool_id if "cicd_tool_id" in data.model_fields_set else pipeline.execution_tool_id
     )
-    execution = create_execution(
-        request,
+    execution = execution_service(request).create(
         pipeline,
         tool_id=tool_id,
         trigger_type=data.trigger_type,

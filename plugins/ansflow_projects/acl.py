@@ -30,7 +30,7 @@ from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
 from pyramid.httpexceptions import HTTPForbidden
 from pyramid.interfaces import ISecurityPolicy
 from pyramid.request import Request
-from sqlalchemy import Select, bindparam, false, or_, select
+from sqlalchemy import Select, and_, bindparam, false, or_, select
 
 from ansflow_projects.fields import does_not_exist
 from ansflow_projects.interfaces import Actor
@@ -52,7 +52,6 @@ __all__ = [
     "forget_project_acl",
     "is_unrestricted",
     "permission_denied",
-    "prime_project_acl",
     "project_acl",
     "require_authenticated",
     "require_permission",
@@ -131,20 +130,58 @@ def project_acl(request: Request, project_id: int) -> list[Any]:
     return acl
 
 
-def prime_project_acl(
-    request: Request, project_id: int, visibility: str, owner_id: int | None, role: str | None
-) -> None:
-    """Cache the ACL of a project as it applies to this request's caller.
+class CallerAccess:
+    """What a loading query joins so that an item's ACL needs no query of its own.
 
-    For resources whose loading query already joined the project and the caller's own
-    membership (``role``), this saves the ACL query.  The other members' entries are
-    left out: they cannot change a decision about this caller, and the cache lives
-    only as long as the request.
+    A plugin whose rows belong to a project joins the project and the caller's own
+    membership into the statement that loads the row (:meth:`join`, :data:`COLUMNS`),
+    optionally keeping only visible rows (:meth:`visible`), and derives the item's ACL
+    from the loaded values (:meth:`acl`).  The rule stays here, in the plugin that owns
+    projects; the loaded item carries its ACL and no cache is written.
     """
-    user_id = current_user_id(request)
-    members = [(user_id, role)] if user_id is not None and role is not None else []
-    cache: dict[int, list[Any]] = request.__dict__.setdefault(_CACHE_ATTRIBUTE, {})
-    cache[project_id] = build_project_acl(visibility, owner_id, members)
+
+    #: The loaded values, labelled ``project_visibility``, ``project_owner_id`` and
+    #: ``caller_role``.
+    COLUMNS = (
+        Project.visibility.label("project_visibility"),
+        Project.owner_id.label("project_owner_id"),
+        ProjectMembership.role.label("caller_role"),
+    )
+    NAMES = ("project_visibility", "project_owner_id", "caller_role")
+
+    @staticmethod
+    def join(query: Select[Any], project_column: Any, caller: Any) -> Select[Any]:
+        """``query`` joined to the project of ``project_column`` and to the membership
+        of ``caller`` (a user id or a ``bindparam``) in it."""
+        return query.join(Project, Project.id == project_column).outerjoin(
+            ProjectMembership,
+            and_(
+                ProjectMembership.project_id == project_column,
+                ProjectMembership.user_id == caller,
+            ),
+        )
+
+    @staticmethod
+    def visible(caller: Any) -> Any:
+        """The clause keeping rows whose project the caller may view (the rule of
+        :func:`visible_project_ids_for`, on the joined columns)."""
+        return or_(
+            Project.visibility.in_(SHARED_VISIBILITIES),
+            Project.owner_id == caller,
+            ProjectMembership.id.is_not(None),
+        )
+
+    @staticmethod
+    def acl(
+        user_id: int | None, visibility: str, owner_id: int | None, role: str | None
+    ) -> list[Any]:
+        """The project's ACL as it applies to caller ``user_id``, from loaded values.
+
+        The other members' entries are left out: they cannot change a decision about
+        this caller.
+        """
+        members = [(user_id, role)] if user_id is not None and role is not None else []
+        return build_project_acl(visibility, owner_id, members)
 
 
 def forget_project_acl(request: Request, project_id: int) -> None:

@@ -6,7 +6,7 @@ import os
 import threading
 import time
 
-from ansflow_pyramid.execution.sseclient import SSEClient
+from tests.sse_client import SSEClient
 
 THREE_TASKS = """\
 - hosts: local

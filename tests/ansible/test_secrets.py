@@ -9,7 +9,7 @@ import uuid
 
 from sqlalchemy import text
 
-from ansflow_pyramid.execution.sseclient import SSEClient
+from tests.sse_client import SSEClient
 
 PRINTS_SECRETS = """\
 - hosts: local

@@ -17,8 +17,8 @@ import requests
 from webtest.http import StopableWSGIServer
 
 from ansflow_pyramid.db import session_scope
-from ansflow_pyramid.execution.sseclient import SSEClient
 from ansflow_pyramid.identity.services import create_user
+from tests.sse_client import SSEClient
 
 PASSWORD = "correct horse battery staple"
 BIN = Path(sys.executable).parent

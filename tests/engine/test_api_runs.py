@@ -11,10 +11,10 @@ import time
 import pytest
 import requests
 
-from ansflow_pyramid.execution.sseclient import SSEClient
 from ansflow_pyramid.testing import empty_all_tables
 from tests.engine.conftest import processes_in_group
 from tests.engine.live import Api, serve, step
+from tests.sse_client import SSEClient
 
 THOUSAND = 'for i in $(seq 1 1000); do echo "line-$i"; done'
 

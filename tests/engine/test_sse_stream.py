@@ -17,7 +17,7 @@ from ansflow_pyramid.execution.sse import (
     format_event,
     global_event_stream,
 )
-from ansflow_pyramid.execution.sseclient import parse_stream
+from tests.sse_client import parse_stream
 
 
 def runtime_for(harness, heartbeat=0.2):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 
 from ansflow_pyramid.identity.roles import ROLES, role_acl, role_rank
@@ -9,10 +11,12 @@ from ansflow_pyramid.traversal import Root
 
 
 class Project:
-    def __init__(self, memberships):
+    def __init__(self, memberships, registry=None):
         self.__acl__ = role_acl(memberships)
         self.__parent__ = Root.__new__(Root)
         self.__parent__.__parent__ = None
+        # The root's ACL is what the application's layers granted there.
+        self.__parent__.request = SimpleNamespace(registry=registry or {})
 
 
 def allowed(context, user_id, permission, superuser=False):
@@ -34,8 +38,8 @@ def test_roles_grant_their_permissions():
     assert not allowed(project, 6, "view")
 
 
-def test_superusers_may_do_anything_through_the_root_acl():
-    project = Project([])
+def test_superusers_may_do_anything_through_the_root_acl(ansflow_app):
+    project = Project([], ansflow_app.registry)
     assert allowed(project, 99, "delete", superuser=True)
     assert allowed(project, 99, "anything-at-all", superuser=True)
     assert not allowed(project, 99, "view")

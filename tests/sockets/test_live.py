@@ -10,8 +10,8 @@ import time
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from ansflow_pyramid.execution.sseclient import SSEClient
 from tests.sockets.conftest import Client
+from tests.sse_client import SSEClient
 
 LINES = 400
 
