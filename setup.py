@@ -36,6 +36,7 @@ requires = [
     "argon2-cffi>=23.1",
     "cryptography>=42",
     "rq>=1.16",
+    "croniter>=6.0",
     "swagger-ui-py>=23.9",
 ]
 

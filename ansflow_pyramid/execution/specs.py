@@ -80,6 +80,8 @@ class RunSpec:
         fresh one under ``ansflow.workspace_root``.
     :param event_data: added to every status and step event the engine publishes
         (``{"project_id": 3, "pipeline_id": 5}``), so subscribers can filter them.
+    :param trigger: what started the run (``{"type": "webhook", "commit": ...,
+        "ref": ...}``); steps see it as ``ANSFLOW_TRIGGER_*``/``ANSFLOW_COMMIT_SHA``...
     """
 
     execution_id: int
@@ -89,6 +91,7 @@ class RunSpec:
     workspace: str = ""
     pipeline_name: str = ""
     event_data: dict[str, Any] = field(default_factory=dict)
+    trigger: dict[str, Any] = field(default_factory=dict)
 
     def stages(self) -> list[list[StepSpec]]:
         """The steps grouped into stages that run one after another.
