@@ -40,10 +40,11 @@ from ansflow_triggers.schemas import (
 )
 from ansflow_triggers.services import check_schedule, check_webhook_trigger, plan_schedule
 
-#: Triggers and schedules change how a pipeline runs: writing them needs "edit".
+#: Triggers and schedules change how a pipeline runs: writing them needs "edit" on the
+#: project (creating checks it on the target project: ``create_permission``).
 TRIGGER_PERMISSIONS = {
     "GET": "view",
-    "POST": "edit",
+    "POST": "add",
     "PUT": "edit",
     "PATCH": "edit",
     "DELETE": "edit",
