@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
-
 from ansflow_cicd.models import Execution
-from ansflow_pyramid.identity.services import create_user
 from ansflow_triggers.models import WebhookDelivery
 from ansflow_triggers.sources import sign
+from sqlalchemy import func, select
+
+from ansflow_pyramid.identity.services import create_user
 
 PASSWORD = "correct horse battery staple"
 SECRET = "s3cret-webhook-key-0123456789"

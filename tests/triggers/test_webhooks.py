@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from ansflow_cicd.models import Execution
 from sqlalchemy import select
 
-from ansflow_cicd.models import Execution
 from tests.triggers.conftest import (
     SECRET,
     delivery,
@@ -274,9 +274,10 @@ def test_rejected_deliveries_are_recorded_without_secrets(testapp, alice, pipeli
     assert "received already" in history[0]["error"]
     assert "does not match" in history[2]["error"]
     assert all(d["event"] == "push" and d["received_at"] for d in history)
-    listing = testapp.get(
-        "/api/v1/triggers/webhooks/", headers=alice.headers
-    ).text + testapp.get("/api/v1/triggers/deliveries/", headers=alice.headers).text
+    listing = (
+        testapp.get("/api/v1/triggers/webhooks/", headers=alice.headers).text
+        + testapp.get("/api/v1/triggers/deliveries/", headers=alice.headers).text
+    )
     assert SECRET not in listing
 
 
@@ -300,7 +301,9 @@ def test_trigger_configuration_is_validated(testapp, alice, pipeline):
     bad = alice.post(url, {"source": "github", "secret": SECRET, "events": ["tag"]}, status=400)
     assert "events" in bad["errors"]
     bad = alice.post(
-        url, {"source": "github", "secret": SECRET, "branches": ["ma in", "x..y", "[ab"]}, status=400
+        url,
+        {"source": "github", "secret": SECRET, "branches": ["ma in", "x..y", "[ab"]},
+        status=400,
     )
     assert set(bad["errors"]) == {"branches.0", "branches.1", "branches.2"}
     bad = alice.post(url, {"source": "jenkins", "secret": SECRET, "events": ["push"]}, status=400)
@@ -334,12 +337,12 @@ def test_a_rotated_secret_verifies_new_deliveries(testapp, alice, pipeline):
 def test_the_replay_window_and_pruning(make_app, alice, pipeline, dbsession):
     import datetime as dt
 
-    from webtest import TestApp
-
-    from ansflow_pyramid.db import utcnow
     from ansflow_triggers import prune_history
     from ansflow_triggers.clock import set_clock
     from ansflow_triggers.models import DeliveryId, WebhookDelivery
+    from webtest import TestApp
+
+    from ansflow_pyramid.db import utcnow
 
     raw = make_app(ansflow__webhooks__replay_window="60", ansflow__webhooks__history_days="1")
     now = [utcnow()]
