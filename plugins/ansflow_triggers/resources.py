@@ -229,6 +229,8 @@ class ScheduleCollection(ProjectScopedCollection):
         pipeline = visible_row(
             self, Pipeline, self.fixed_filters.get("pipeline_id", data.pipeline), "pipeline"
         )
+        if pipeline is None:
+            raise ValidationFailed({"pipeline": ["This field is required."]})
         self.require_project(pipeline.project_id, "pipeline")
         check_schedule(data.cron, data.timezone, data.missed_runs)
         schedule = Schedule(

@@ -117,7 +117,10 @@ class ScheduleFields(BaseModel):
 
 
 class ScheduleCreate(ScheduleFields):
-    pipeline: Id = Field(validation_alias=AliasChoices("pipeline", "pipeline_id"))
+    #: Required, unless the path names the pipeline (``pipelines/7/schedules/``).
+    pipeline: Id | None = Field(
+        default=None, validation_alias=AliasChoices("pipeline", "pipeline_id")
+    )
 
 
 class DeliveryAccepted(BaseModel):
