@@ -17,10 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ansflow_pipelines.models import Pipeline
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ansflow_pyramid.db.driver_query import DriverQuery
 from ansflow_pyramid.settings import as_int
 from ansflow_triggers.interfaces import (
     Actor,
@@ -145,6 +147,63 @@ def plan_schedule(schedule: Schedule, now: dt.datetime) -> None:
 
 
 # -- webhook deliveries ---------------------------------------------------------------
+@dataclass(frozen=True)
+class CandidateTrigger:
+    """What verifying and matching a delivery needs of a trigger."""
+
+    id: int
+    project_id: int
+    pipeline_id: int | None
+    events: list[str]
+    branches: list[str]
+    tags: list[str]
+    secret_encrypted: str
+
+
+#: Built once: every delivery runs it (see DriverQuery).
+CANDIDATE_TRIGGERS = DriverQuery(
+    select(
+        WebhookTrigger.id,
+        WebhookTrigger.project_id,
+        WebhookTrigger.pipeline_id,
+        WebhookTrigger.events,
+        WebhookTrigger.branches,
+        WebhookTrigger.tags,
+        WebhookTrigger.secret_encrypted,
+    )
+    .where(
+        WebhookTrigger.source == bindparam("source"),
+        WebhookTrigger.is_active.is_(True),
+        or_(
+            WebhookTrigger.repository == "",
+            func.lower(WebhookTrigger.repository) == bindparam("repository"),
+        ),
+    )
+    .order_by(WebhookTrigger.id)
+)
+
+_CLAIM_STATEMENTS: dict[str, Any] = {}
+
+
+def claim_delivery_id_statement(dialect_name: str) -> Any:
+    """``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` the stored id has expired: one
+    row changed means the delivery id is ours (SQLite and PostgreSQL both speak it)."""
+    statement = _CLAIM_STATEMENTS.get(dialect_name)
+    if statement is None:
+        dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+        values = dialect_insert(DeliveryId).values(
+            source=bindparam("source"),
+            delivery_id=bindparam("delivery_id"),
+            received_at=bindparam("received_at"),
+        )
+        statement = _CLAIM_STATEMENTS[dialect_name] = values.on_conflict_do_update(
+            index_elements=[DeliveryId.source, DeliveryId.delivery_id],
+            set_={"received_at": values.excluded.received_at},
+            where=DeliveryId.received_at < bindparam("cutoff"),
+        ).returning(DeliveryId.delivery_id)
+    return statement
+
+
 @dataclass
 class DeliveryOutcome:
     """What an accepted delivery did (the body of the 202)."""
@@ -282,24 +341,15 @@ class WebhookService:
             self.record(trigger, source, event, delivery_id, summary={"ignored": meaning.reason})
         return DeliveryOutcome(source.name, event, delivery_id, "ignored", reason=meaning.reason)
 
-    def candidate_triggers(self, source_name: str, repository: str) -> list[WebhookTrigger]:
+    def candidate_triggers(self, source_name: str, repository: str) -> list[CandidateTrigger]:
         """Active triggers of ``source_name`` for ``repository`` (or for any)."""
-        query = (
-            select(WebhookTrigger)
-            .where(
-                WebhookTrigger.source == source_name,
-                WebhookTrigger.is_active.is_(True),
-                or_(
-                    WebhookTrigger.repository == "",
-                    func.lower(WebhookTrigger.repository) == repository.lower(),
-                ),
-            )
-            .order_by(WebhookTrigger.id)
+        rows = CANDIDATE_TRIGGERS.rows(
+            self.dbsession, {"source": source_name, "repository": repository.lower()}
         )
-        return list(self.dbsession.scalars(query))
+        return [CandidateTrigger(*row) for row in rows]
 
     def verifies(
-        self, source: WebhookSource, trigger: WebhookTrigger, body: bytes, signature: str
+        self, source: WebhookSource, trigger: CandidateTrigger, body: bytes, signature: str
     ) -> bool:
         try:
             secret = self.decrypt(trigger.secret_encrypted)
@@ -311,28 +361,28 @@ class WebhookService:
     def accept_once(self, source_name: str, delivery_id: str) -> bool:
         """Remember ``delivery_id``; False when it was accepted within the window.
 
-        The primary key decides between concurrent copies: the first insert wins,
-        the others fail (on PostgreSQL they wait for the first to commit), all in the
-        transaction that creates the delivery's executions.
+        One upsert decides between concurrent copies: the first insert wins, and the
+        others find the id taken (on PostgreSQL they wait for the first to commit),
+        all in the transaction that creates the delivery's executions.  An id older
+        than the window is taken over instead.
         """
         now = self.clock()
-        self.dbsession.execute(
-            delete(DeliveryId)
-            .where(
-                DeliveryId.source == source_name,
-                DeliveryId.delivery_id == delivery_id,
-                DeliveryId.received_at < now - self.settings.replay_window,
+        statement = claim_delivery_id_statement(self.dbsession.get_bind().dialect.name)
+        # RETURNING rather than rowcount, which psycopg does not report for upserts.
+        written = (
+            self.dbsession.connection()
+            .execute(
+                statement,
+                {
+                    "source": source_name,
+                    "delivery_id": delivery_id,
+                    "received_at": now,
+                    "cutoff": now - self.settings.replay_window,
+                },
             )
-            .execution_options(synchronize_session=False)
+            .first()
         )
-        try:
-            with self.dbsession.begin_nested():
-                self.dbsession.add(
-                    DeliveryId(source=source_name, delivery_id=delivery_id, received_at=now)
-                )
-        except IntegrityError:
-            return False
-        return True
+        return written is not None
 
     # -- effects ----------------------------------------------------------------------------
     def start_matching(
@@ -341,7 +391,7 @@ class WebhookService:
         delivery_id: str,
         repository: str,
         request: StartRequest,
-        verified: list[WebhookTrigger],
+        verified: list[CandidateTrigger],
     ) -> DeliveryOutcome:
         trigger_data: dict[str, Any] = {
             "source": source.name,
@@ -410,7 +460,7 @@ class WebhookService:
         event: str,
         delivery_id: str,
         report: StatusReport,
-        verified: list[WebhookTrigger],
+        verified: list[CandidateTrigger],
     ) -> DeliveryOutcome:
         projects = sorted({t.project_id for t in verified})
         found = self.remote_runs.locate(self.dbsession, report.ref, projects)
@@ -433,7 +483,7 @@ class WebhookService:
 
     def record(
         self,
-        trigger: WebhookTrigger,
+        trigger: CandidateTrigger,
         source: WebhookSource,
         event: str,
         delivery_id: str,
@@ -443,23 +493,23 @@ class WebhookService:
         error: str = "",
         summary: dict[str, Any] | None = None,
     ) -> None:
-        self.dbsession.add(
-            WebhookDelivery(
-                project_id=trigger.project_id,
-                trigger_id=trigger.id,
-                pipeline_id=trigger.pipeline_id,
-                source=source.name,
-                event=event[:100],
-                delivery_id=delivery_id,
-                received_at=self.clock(),
-                signature_valid=True,
-                matched=matched,
-                execution_id=execution_id,
-                summary=summary or {},
-                error=error,
-            )
+        self.dbsession.execute(
+            insert(WebhookDelivery),
+            {
+                "project_id": trigger.project_id,
+                "trigger_id": trigger.id,
+                "pipeline_id": trigger.pipeline_id,
+                "source": source.name,
+                "event": event[:100],
+                "delivery_id": delivery_id,
+                "received_at": self.clock(),
+                "signature_valid": True,
+                "matched": matched,
+                "execution_id": execution_id,
+                "summary": summary or {},
+                "error": error,
+            },
         )
-        self.dbsession.flush()
 
 
 def parse_payload(body: bytes) -> dict[str, Any]:
