@@ -182,6 +182,8 @@ CANDIDATE_TRIGGERS = DriverQuery(
     .order_by(WebhookTrigger.id)
 )
 
+RECORD_DELIVERY = insert(WebhookDelivery.__table__)
+
 _CLAIM_STATEMENTS: dict[str, Any] = {}
 
 
@@ -493,8 +495,9 @@ class WebhookService:
         error: str = "",
         summary: dict[str, Any] | None = None,
     ) -> None:
-        self.dbsession.execute(
-            insert(WebhookDelivery),
+        # The table, not the ORM entity: a plain INSERT, without the ORM's bulk machinery.
+        self.dbsession.connection().execute(
+            RECORD_DELIVERY,
             {
                 "project_id": trigger.project_id,
                 "trigger_id": trigger.id,
