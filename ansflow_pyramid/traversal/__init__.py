@@ -204,6 +204,7 @@ def add_api_endpoint(
     response_schema: Any = None,
     media_type: str = "application/json",
     openapi: bool = True,
+    success_status: int | Sequence[int] = 200,
 ) -> type[Endpoint]:
     """Register a single resource at ``path`` served by ``view`` (no collection, no items).
 
@@ -211,7 +212,9 @@ def add_api_endpoint(
     can be attached with ``config.add_view(context=...)``.  ``permission=None`` means
     the view is public; pass a permission name to check the ACL.  ``media_type`` is
     what successful responses carry, for the OpenAPI document; ``openapi=False``
-    leaves a page that is not part of the API (an HTML form) out of the document.
+    leaves a page that is not part of the API (an HTML form) out of the document;
+    ``success_status`` is the status of a successful call (``202`` for an endpoint
+    that accepts work), for the document too.
     """
     factory = type(f"Endpoint[{name}]", (Endpoint,), {"__doc__": description or view.__doc__})
     add_api_resource(config, name, factory, path, aliases=aliases, description=description)
@@ -226,6 +229,9 @@ def add_api_endpoint(
         request_schema=request_schema,
         response_schema=response_schema,
         media_type=media_type,
+        success_statuses=(
+            (success_status,) if isinstance(success_status, int) else tuple(success_status)
+        ),
     )
 
     def record() -> None:

@@ -120,6 +120,7 @@ def includeme(config: Configurator) -> None:
             aliases=[f"/webhooks/{source_name}"],
             description=f"Receive a signed {source_name} webhook delivery (202 when accepted).",
             response_schema=DeliveryAccepted,
+            success_status=202,
         )
         # The signature authenticates these: no cookie is involved, so no CSRF token.
         exempt_from_csrf(config.registry, endpoint)
