@@ -38,6 +38,7 @@ requires = [
     "rq>=1.16",
     "croniter>=6.0",
     "swagger-ui-py>=23.9",
+    "httpx>=0.27,<1",
 ]
 
 tests_require = [

@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     runtime.engine  # noqa: B018 - listen for cancel messages from the start
     if runtime.settings.reaper:
         runtime.start_reaper()
+    # Remote runs are observed by the workers' schedulers (one observer per run).
+    runtime.start_remote_observer(in_worker=True)
     # The shared client's short socket timeout would break RQ's long blocking
     # dequeue, so RQ gets a connection of its own.
     connection = redis.Redis.from_url(registry.settings["redis.url"], socket_connect_timeout=5)

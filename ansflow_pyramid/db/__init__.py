@@ -101,6 +101,11 @@ def get_engine(settings: dict[str, Any], prefix: str = "sqlalchemy.") -> Engine:
             )
         extra["connect_args"] = {"prepare_threshold": threshold}
     if url.startswith("postgresql"):
+        # A database that does not answer must not hold a request (or a worker) for
+        # the operating system's TCP timeout: connecting gives up after this long.
+        connect_timeout = int(options.pop(prefix + "connect_timeout", 5) or 5)
+        extra.setdefault("connect_args", {})["connect_timeout"] = connect_timeout
+    if url.startswith("postgresql"):
         # No ping before every checkout (a round trip on every request): connections
         # are recycled before servers and proxies usually drop idle ones, and a request
         # that still meets a dead connection is retried on a fresh one (see

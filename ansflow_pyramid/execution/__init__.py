@@ -7,6 +7,9 @@ What plugins build on:
   ``ansflow_local_executor`` plugin; remote CI adapters and ansible are runners too.
 * ``config.set_execution_store(factory)``: the :class:`ExecutionStore` (the plugin
   owning executions stores their state, steps and log lines).
+* ``config.add_remote_backend(tool_type, factory)``: a :class:`RemoteBackend` that
+  runs whole pipelines on a CI tool; ``config.set_remote_run_store(factory)``: where
+  their observation state is kept (see :mod:`.remote`, :mod:`.remote_scheduler`).
 * :func:`submit_after_commit`, :func:`cancel_after_commit`,
   :func:`publish_after_commit`: what API views call to start and cancel runs.
 * :func:`execution_stream_response`, :func:`global_stream_response`: Server-Sent
@@ -88,6 +91,8 @@ def includeme(config: Configurator) -> None:
     directives; start the heartbeat reaper when a WSGI application is created."""
     config.include(".runners")
     config.include(".store")
+    config.include(".remote")
+    config.include(".remote_store")
     try:
         settings = EngineSettings.from_settings(config.get_settings())
         runtime = ExecutionRuntime(config.registry, settings)
@@ -104,5 +109,6 @@ def includeme(config: Configurator) -> None:
             runtime.start_reaper()
         if runtime.settings.resume_pending:
             runtime.resume_pending()
+        runtime.start_remote_observer()
 
     config.add_subscriber(start_background_work, ApplicationCreated)

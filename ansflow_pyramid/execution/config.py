@@ -14,6 +14,13 @@
                                 is failed by the reaper (30)
 ``ansflow.reaper_interval``     seconds between reaper passes (heartbeat_timeout / 3)
 ``ansflow.reaper``              run the reaper in this process (true)
+``ansflow.pending_timeout``     a pending execution that no queue holds any more is
+                                failed by the reaper after this long (600)
+``ansflow.dispatch_retries``    attempts to queue an execution again when queueing
+                                fails (3), before it fails as "could not be queued"
+``ansflow.dispatch_retry_delay`` seconds before the first of them, doubling (1)
+``ansflow.db_retry_budget``     how long the engine's database calls are retried
+                                across a database restart (30 s)
 ``ansflow.resume_pending``      with ``threads``: run pending executions left by a
                                 previous process when the application starts (true)
 ``ansflow.cancel_poll_interval`` seconds between checks of the stored cancel flag (1)
@@ -58,6 +65,10 @@ class EngineSettings:
     heartbeat_timeout: float = 30.0
     reaper_interval: float = 10.0
     reaper: bool = True
+    pending_timeout: float = 600.0
+    dispatch_retries: int = 3
+    dispatch_retry_delay: float = 1.0
+    db_retry_budget: float = 30.0
     resume_pending: bool = True
     cancel_poll_interval: float = 1.0
     cancel_grace: float = 3.0
@@ -99,6 +110,10 @@ class EngineSettings:
             heartbeat_timeout=heartbeat_timeout,
             reaper_interval=_float(get("ansflow.reaper_interval"), max(0.5, heartbeat_timeout / 3)),
             reaper=as_bool(get("ansflow.reaper"), default=True),
+            pending_timeout=_float(get("ansflow.pending_timeout"), 600.0),
+            dispatch_retries=max(0, int(get("ansflow.dispatch_retries") or 3)),
+            dispatch_retry_delay=_float(get("ansflow.dispatch_retry_delay"), 1.0),
+            db_retry_budget=_float(get("ansflow.db_retry_budget"), 30.0),
             resume_pending=as_bool(get("ansflow.resume_pending"), default=True),
             cancel_poll_interval=_float(get("ansflow.cancel_poll_interval"), 1.0),
             cancel_grace=_float(get("ansflow.cancel_grace"), 3.0),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import abc
 import logging
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,11 @@ class Dispatcher(abc.ABC):
     def close(self) -> None:  # noqa: B027 - nothing to release by default
         """Stop accepting work and release resources."""
 
+    def is_queued(self, execution_id: int) -> bool | None:
+        """Whether ``execution_id`` waits in (or runs from) this dispatcher's queue:
+        True, False, or None when it cannot tell (the reaper then leaves it alone)."""
+        return None
+
 
 class NullDispatcher(Dispatcher):
     """``ansflow.dispatch = none``: executions are stored and left pending."""
@@ -53,6 +59,7 @@ class ThreadDispatcher(Dispatcher):
         self.size = size
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="ansflow-exec")
         self._lock = threading.Lock()
+        self._queued: set[int] = set()
         self.closed = False
 
     def _guarded_run(self, execution_id: int) -> None:
@@ -60,12 +67,22 @@ class ThreadDispatcher(Dispatcher):
             self._run(execution_id)
         except Exception:
             log.exception("execution %s failed outside the engine", execution_id)
+        finally:
+            with self._lock:
+                self._queued.discard(execution_id)
 
     def submit(self, execution_id: int) -> None:
         with self._lock:
             if self.closed:
                 raise RuntimeError("the dispatcher is closed")
             self._executor.submit(self._guarded_run, execution_id)
+            self._queued.add(execution_id)
+
+    def is_queued(self, execution_id: int) -> bool | None:
+        # Only this process's queue is known; another process's pool is not, so the
+        # reaper's pending timeout must exceed the longest wait in any pool.
+        with self._lock:
+            return execution_id in self._queued
 
     def close(self) -> None:
         with self._lock:
@@ -81,10 +98,35 @@ class RQDispatcher(Dispatcher):
 
         self.queue = Queue(queue_name, connection=connection)
 
+    def job_id(self, execution_id: int) -> str:
+        """A job id per execution, so the reaper can ask whether it is still queued."""
+        queue = re.sub(r"[^A-Za-z0-9_-]", "-", self.queue.name)
+        return f"{queue}-execution-{int(execution_id)}"
+
+    def is_queued(self, execution_id: int) -> bool | None:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            job = Job.fetch(self.job_id(execution_id), connection=self.queue.connection)
+            status = job.get_status(refresh=False)
+        except NoSuchJobError:
+            return False
+        except Exception:  # Redis unreachable: cannot tell
+            log.debug("cannot tell whether execution %s is queued", execution_id, exc_info=True)
+            return None
+        return str(getattr(status, "value", status)) in {
+            "queued",
+            "started",
+            "deferred",
+            "scheduled",
+        }
+
     def submit(self, execution_id: int) -> None:
         self.queue.enqueue_call(
             JOB_FUNCTION,
             args=(int(execution_id),),
+            job_id=self.job_id(execution_id),
             # The engine enforces each step's timeout; RQ's job timeout would kill a
             # long pipeline without leaving its steps in a final state.
             timeout=-1,

@@ -168,8 +168,12 @@ class Engine:
         settings: EngineSettings,
         app_settings: dict[str, Any] | None = None,
         name: str | None = None,
+        remote_starter: Callable[[RunSpec], str | None] | None = None,
     ) -> None:
         self.store = store
+        #: Hands executions that run on a CI tool to the observation scheduler (see
+        #: ansflow_pyramid.execution.remote_scheduler): None means "run it here".
+        self.remote_starter = remote_starter
         self.bus = bus
         self.runners = runners
         self.settings = settings
@@ -216,6 +220,10 @@ class Engine:
         if spec is None:
             log.warning("execution %s not found; nothing to run", execution_id)
             return None
+        if self.remote_starter is not None:
+            handed_off = self.remote_starter(spec)
+            if handed_off is not None:
+                return handed_off or None
         if not self.store.mark_running(execution_id, self.name):
             log.info("execution %s is not pending any more; skipping it", execution_id)
             return None

@@ -9,10 +9,12 @@ migrate``) start no threads and open no connections.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from typing import Any
 
+from ansflow_pyramid.db.retryable import DatabaseRetryingProxy
 from ansflow_pyramid.execution.config import EngineSettings
 from ansflow_pyramid.execution.dispatch import (
     Dispatcher,
@@ -29,6 +31,11 @@ from ansflow_pyramid.execution.events import (
     InProcessEventBus,
 )
 from ansflow_pyramid.execution.reaper import Reaper
+from ansflow_pyramid.execution.remote_scheduler import (
+    ObservationScheduler,
+    SchedulerSettings,
+    observer_enabled,
+)
 from ansflow_pyramid.execution.runners import RunnerRegistry, get_runner_registry
 from ansflow_pyramid.execution.specs import ExecutionStatus
 from ansflow_pyramid.execution.sse import StreamLimiter
@@ -63,6 +70,9 @@ class ExecutionRuntime:
         self._engine: Engine | None = None
         self._dispatcher: Dispatcher | None = None
         self._reaper: Reaper | None = None
+        self._retrying_store: DatabaseRetryingProxy | None = None
+        self.remote_settings = SchedulerSettings.from_settings(registry.settings or {})
+        self._remote: ObservationScheduler | None = None
         self.closed = False
 
     @property
@@ -71,7 +81,12 @@ class ExecutionRuntime:
 
     @property
     def store(self) -> ExecutionStore:
-        return get_execution_store(self.registry)
+        # Every store method is a short transaction of its own: across a database
+        # restart it is retried rather than failing the run (or the RQ job).
+        store = get_execution_store(self.registry)
+        if self._retrying_store is None or self._retrying_store.wrapped is not store:
+            self._retrying_store = DatabaseRetryingProxy(store, self.settings.db_retry_budget)
+        return self._retrying_store  # type: ignore[return-value]
 
     @property
     def engine(self) -> Engine:
@@ -84,8 +99,30 @@ class ExecutionRuntime:
                         self.runners,
                         self.settings,
                         app_settings=dict(self.registry.settings or {}),
+                        remote_starter=lambda spec: self.remote.hand_off(spec),
                     )
         return self._engine
+
+    @property
+    def remote(self) -> ObservationScheduler:
+        """The scheduler observing remote runs (created on first use, started by
+        :meth:`start_remote_observer`)."""
+        if self._remote is None:
+            with self._lock:
+                if self._remote is None:
+                    # Unique per runtime: leases tell observers apart, even two
+                    # applications in one process.
+                    self._remote = ObservationScheduler(
+                        self, self.remote_settings, f"{self.engine.name}:{secrets.token_hex(3)}"
+                    )
+        return self._remote
+
+    def start_remote_observer(self, in_worker: bool = False) -> bool:
+        """Start observing remote runs if this process should (``ansflow.remote_observer``)."""
+        if not observer_enabled(self.remote_settings, self.settings.dispatch, in_worker):
+            return False
+        self.remote.start()
+        return True
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -112,23 +149,50 @@ class ExecutionRuntime:
 
     # -- what the API calls ----------------------------------------------------------
     def submit(self, execution_id: int) -> None:
-        """Run a pending execution.  If it cannot even be queued, it fails at once
-        with the reason, instead of staying pending forever."""
+        """Run a pending execution.  If it cannot be queued, queueing is tried again
+        (``ansflow.dispatch_retries`` times, waiting ``dispatch_retry_delay`` seconds,
+        doubling) in the background; if it still cannot, the execution fails with
+        "could not be queued: ..." instead of staying pending forever."""
+        self._submit_attempt(execution_id, 0)
+
+    def _submit_attempt(self, execution_id: int, attempt: int) -> None:
         try:
             if self.settings.dispatch == "threads":
                 self.engine  # noqa: B018 - the engine must exist before its first job
             self.dispatcher.submit(execution_id)
+            return
         except Exception as error:
-            reason = f"could not be dispatched: {type(error).__name__}: {error}"
-            log.exception("execution %s %s", execution_id, reason)
-            try:
-                self.store.mark_finished(execution_id, ExecutionStatus.FAILED, reason)
-            finally:
-                self.publish(
-                    ExecutionEvent(
-                        STATUS, execution_id, {"status": ExecutionStatus.FAILED, "reason": reason}
-                    )
+            failure = f"{type(error).__name__}: {error}"
+        if attempt < self.settings.dispatch_retries and not self.closed:
+            delay = self.settings.dispatch_retry_delay * 2**attempt
+            log.warning(
+                "execution %s could not be queued (%s); trying again in %g s",
+                execution_id,
+                failure,
+                delay,
+            )
+            timer = threading.Timer(delay, self._submit_attempt, (execution_id, attempt + 1))
+            timer.daemon = True
+            timer.name = f"ansflow-dispatch-retry-{execution_id}"
+            timer.start()
+            return
+        self.fail_unclaimed(execution_id, f"could not be queued: {failure}")
+
+    def fail_unclaimed(self, execution_id: int, reason: str) -> bool:
+        """Fail a pending execution nobody will run, with ``reason``; publish it."""
+        log.error("execution %s failed: %s", execution_id, reason)
+        try:
+            marked = self.store.fail_unclaimed(execution_id, reason)
+        except Exception:
+            log.exception("could not store the failure of execution %s", execution_id)
+            return False
+        if marked:
+            self.publish(
+                ExecutionEvent(
+                    STATUS, execution_id, {"status": ExecutionStatus.FAILED, "reason": reason}
                 )
+            )
+        return marked
 
     def cancel(self, execution_id: int, by: str | None = None) -> None:
         """Tell whichever process runs ``execution_id`` to cancel it now (the stored
@@ -178,8 +242,11 @@ class ExecutionRuntime:
             self.closed = True
             reaper, self._reaper = self._reaper, None
             dispatcher, self._dispatcher = self._dispatcher, None
+            remote, self._remote = self._remote, None
         if reaper is not None:
             reaper.stop()
+        if remote is not None:
+            remote.stop()
         if dispatcher is not None:
             dispatcher.close()
         for execution_id in self.active_ids():

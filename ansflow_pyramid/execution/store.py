@@ -100,6 +100,18 @@ class ExecutionStore(abc.ABC):
         heartbeat older than the cutoff (a conditional update: a worker that just came
         back wins).  Unfinished steps end as failed/skipped.  True if it was marked."""
 
+    def find_unclaimed(self, created_before: dt.datetime) -> list[int]:
+        """Ids of executions still *pending* that were created before the cutoff
+        (the reaper asks the dispatcher whether each one is still queued)."""
+        return []
+
+    def fail_unclaimed(self, execution_id: int, reason: str) -> bool:
+        """Mark a *pending* execution failed with ``reason`` (it could not be queued,
+        or no worker claimed it): a conditional update, so an execution a worker claimed
+        meanwhile is left alone.  Its steps end as skipped.  True if it was marked.
+        Stores that cannot do this return False (the execution then stays pending)."""
+        return False
+
     def find_pending(self) -> list[int]:
         """Ids of pending executions, oldest first (resubmitted when a process using
         thread dispatch starts: its queue died with the previous process)."""

@@ -8,6 +8,13 @@ it is configured (keys under ``ansflow.redis_prefix``), in the ``login_failures`
 table otherwise.  Failures are recorded outside the request's transaction, after it ended:
 the failing request answers 401, which aborts its transaction.
 
+With Redis configured, the database counters remain the fallback: while Redis does not
+answer, failures are counted in the table, and every check consults both, so neither
+an outage nor Redis coming back opens a window without throttling (across an outage a
+subject gets at most its limit in each store, never an unlimited number of attempts).
+A Redis that fails is not asked again for ``REDIS_RETRY_SECONDS``, so an outage does
+not add a connection attempt to every login.
+
 The client address is ``REMOTE_ADDR`` (waitress puts the real client there when it
 trusts the proxy), never a raw ``X-Forwarded-For`` a client can forge.
 """
@@ -16,7 +23,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,6 +38,8 @@ from ansflow_pyramid.identity.deferred import after_transaction
 from ansflow_pyramid.identity.models import LoginFailure
 from ansflow_pyramid.redis_client import get_redis
 from ansflow_pyramid.settings import as_int
+
+log = logging.getLogger(__name__)
 
 USER = "user"
 ADDRESS = "address"
@@ -171,12 +182,58 @@ class DatabaseLoginThrottle:
         ).rowcount
 
 
+#: After Redis failed, how long the throttle uses only the database before asking again.
+REDIS_RETRY_SECONDS = 1.0
+
+
+class RedisWithDatabaseFallback:
+    """Redis counters, with the database counters as the fallback and a second opinion.
+
+    Checks take the longer wait of both stores; failures go to Redis, or to the
+    database while Redis does not answer; a success resets both.
+    """
+
+    def __init__(self, redis_throttle: RedisLoginThrottle, database: DatabaseLoginThrottle):
+        self.redis = redis_throttle
+        self.database = database
+        self.config = redis_throttle.config
+        self._redis_down_until = 0.0
+
+    def _redis_call(self, method: str, *args: Any) -> tuple[bool, Any]:
+        """(True, result) from Redis, or (False, None) while it does not answer."""
+        if time.monotonic() < self._redis_down_until:
+            return False, None
+        from redis.exceptions import RedisError
+
+        try:
+            return True, getattr(self.redis, method)(*args)
+        except (RedisError, OSError) as error:
+            log.warning("login throttle: Redis unavailable (%s); using the database", error)
+            self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+            return False, None
+
+    def retry_after(self, request: Request, username: str, address: str | None) -> int:
+        _, redis_wait = self._redis_call("retry_after", request, username, address)
+        return max(redis_wait or 0, self.database.retry_after(request, username, address))
+
+    def record_failure(self, request: Request, username: str, address: str | None) -> None:
+        recorded, _ = self._redis_call("record_failure", request, username, address)
+        if not recorded:
+            self.database.record_failure(request, username, address)
+
+    def reset(self, request: Request, username: str) -> None:
+        self._redis_call("reset", request, username)
+        self.database.reset(request, username)
+
+
 def make_throttle(registry: Any) -> LoginThrottle:
     config = ThrottleConfig.from_settings(registry.settings)
     client = get_redis(registry)
     if client is not None:
         prefix = str(registry.settings.get("ansflow.redis_prefix") or "ansflow:")
-        return RedisLoginThrottle(client, prefix, config)
+        return RedisWithDatabaseFallback(
+            RedisLoginThrottle(client, prefix, config), DatabaseLoginThrottle(config)
+        )
     return DatabaseLoginThrottle(config)
 
 

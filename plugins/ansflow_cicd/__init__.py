@@ -57,6 +57,7 @@ def includeme(config: Configurator) -> None:
             check=tool_type.check,
             requires_base_url=tool_type.requires_base_url,
             default_base_url=tool_type.default_base_url,
+            validate=tool_type.validate,
         )
     config.set_pipeline_tool_lookup(lookup_tool)
     config.add_migrations("ansflow_cicd:migrations")

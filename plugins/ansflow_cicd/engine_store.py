@@ -335,6 +335,52 @@ class SqlExecutionStore(ExecutionStore):
             self._sync_pipeline(session, execution_id, row.pipeline_id, row.status)
         return True
 
+    def find_unclaimed(self, created_before: dt.datetime) -> list[int]:
+        with self.engine.connect() as connection:
+            return list(
+                connection.scalars(
+                    select(Execution.id)
+                    .where(Execution.status == "pending", Execution.created_at < created_before)
+                    .order_by(Execution.id)
+                )
+            )
+
+    def fail_unclaimed(self, execution_id: int, reason: str) -> bool:
+        now = utcnow()
+        with self._session() as session, session.begin():
+            result = session.execute(
+                update(Execution)
+                .where(Execution.id == execution_id, Execution.status == "pending")
+                .values(
+                    # A run cancelled before anyone claimed it ends cancelled.
+                    status=case(
+                        (Execution.cancel_requested.is_(True), "cancelled"), else_="failed"
+                    ),
+                    error_message=reason,
+                    completed_at=now,
+                    updated_at=now,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                return False
+            session.execute(
+                update(StepExecution)
+                .where(
+                    StepExecution.execution_id == execution_id,
+                    StepExecution.status.in_(("pending", "running")),
+                )
+                .values(status="skipped", completed_at=now, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            # Nobody runs this execution, so nobody else numbers its lines.
+            append_lines(session, execution_id, [f"Execution failed: {reason}."], stream="system")
+            row = session.execute(
+                select(Execution.pipeline_id, Execution.status).where(Execution.id == execution_id)
+            ).one()
+            self._sync_pipeline(session, execution_id, row.pipeline_id, row.status)
+        return True
+
     # -- readers ----------------------------------------------------------------------------
     def snapshot(self, execution_id: int) -> dict[str, Any] | None:
         with self._session() as session:

@@ -84,7 +84,9 @@ def set_secret(request: Any, obj: Any, column: str, value: str | None) -> None:
 
 
 # -- tools ------------------------------------------------------------------------
-def check_tool_fields(request: Any, values: dict[str, Any]) -> None:
+def check_tool_fields(
+    request: Any, values: dict[str, Any], has_token: bool = False, sets_token: bool = False
+) -> None:
     errors: dict[str, list[str]] = {}
     known = tool_types(request.registry)
     tool_type = known.get(values.get("tool_type", ""))
@@ -97,6 +99,10 @@ def check_tool_fields(request: Any, values: dict[str, Any]) -> None:
             values["base_url"] = tool_type.default_base_url
         else:
             errors["base_url"] = [f"A {tool_type.label} tool needs a base_url."]
+    if tool_type is not None and tool_type.validate is not None and not errors:
+        errors.update(
+            tool_type.validate({**values, "has_token": has_token, "sets_token": sets_token})
+        )
     if errors:
         raise ValidationFailed(errors)
 
@@ -115,8 +121,15 @@ class ToolItem(ProjectScopedItem):
     def update(self, data: BaseModel, partial: bool) -> Any:
         values = data.model_dump(exclude_unset=partial)
         token = values.pop("token", None)
-        merged = {"tool_type": self.obj.tool_type, "base_url": self.obj.base_url, **values}
-        check_tool_fields(self.request, merged)
+        merged = {
+            "tool_type": self.obj.tool_type,
+            "base_url": self.obj.base_url,
+            "username": self.obj.username,
+            "config": self.obj.config,
+            **values,
+        }
+        has_token = bool(token) if token is not None else self.obj.has_token
+        check_tool_fields(self.request, merged, has_token, sets_token=bool(token))
         if "base_url" in values or merged["base_url"] != self.obj.base_url:
             values["base_url"] = merged["base_url"]
         if values.get("name") not in (None, self.obj.name):
@@ -169,7 +182,7 @@ class ToolCollection(ProjectScopedCollection):
         assert isinstance(data, ToolCreate)
         self.require_project(data.project)
         values = data.model_dump(exclude={"project", "token"})
-        check_tool_fields(self.request, values)
+        check_tool_fields(self.request, values, bool(data.token), sets_token=bool(data.token))
         check_tool_name(self.dbsession, data.project, values["name"])
         values["meta"] = values.pop("metadata")
         tool = Tool(**values, project_id=data.project, created_by_id=current_user_id(self.request))

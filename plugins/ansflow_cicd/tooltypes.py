@@ -7,22 +7,28 @@ plugin) declares its tool type once::
 
 and tools of that type can then be created, checked (``health_check/``,
 ``test_connection/``) and chosen for pipelines.  ``check(conn, timeout)`` receives a
-:class:`ToolConnection` (with the token decrypted) and returns a
-:class:`CheckResult`; it must give up after ``timeout`` seconds.  The cicd plugin
-registers ``local``, ``jenkins``, ``gitlab_ci`` and ``github_actions`` with simple
-HTTP reachability checks; declaring a type twice is a configuration conflict.
+:class:`ToolConnection` (with the token decrypted, and ``conn.client``, the
+application's hardened outbound HTTP client) and returns a :class:`CheckResult`; it
+must give up after ``timeout`` seconds and make its HTTP calls through ``conn.client``
+(``ansflow_pyramid.outbound``), never with another HTTP library.  The cicd plugin
+registers ``local``; ``jenkins``, ``gitlab_ci`` and ``github_actions`` come with
+their plugins (which also run pipelines on them).  Declaring a type twice is a
+configuration conflict.
 """
 
 from __future__ import annotations
 
-import base64
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyramid.config import Configurator
+
+from ansflow_pyramid.outbound import (
+    OutboundClient,
+    OutboundError,
+    OutboundUnavailable,
+)
 
 REGISTRY_KEY = "ansflow_cicd.tool_types"
 TIMEOUT_SETTING = "ansflow.tool_check_timeout"
@@ -31,12 +37,28 @@ DEFAULT_TIMEOUT = 5.0
 
 @dataclass(frozen=True)
 class ToolConnection:
-    """What a check needs to reach a tool; ``token`` is the decrypted secret."""
+    """What a check needs to reach a tool; ``token`` is the decrypted secret and
+    ``client`` the outbound HTTP client to reach it with (the application's, from
+    ``get_outbound_client(registry)``; a client with the default policy if omitted)."""
 
     base_url: str
     username: str = ""
     token: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    client: OutboundClient | None = None
+
+    def outbound(self) -> OutboundClient:
+        return self.client if self.client is not None else _default_client()
+
+
+_fallback_client: OutboundClient | None = None
+
+
+def _default_client() -> OutboundClient:
+    global _fallback_client
+    if _fallback_client is None:
+        _fallback_client = OutboundClient()
+    return _fallback_client
 
 
 @dataclass(frozen=True)
@@ -53,6 +75,10 @@ class CheckResult:
 
 
 Check = Callable[[ToolConnection, float], CheckResult]
+#: ``validate(values) -> {field: [messages]}``: checks a tool's fields on create and
+#: update (``values`` has ``base_url``, ``username``, ``config``, ``has_token`` and
+#: ``sets_token``: whether this request sets a new token).
+Validate = Callable[[dict[str, Any]], dict[str, list[str]]]
 
 
 @dataclass(frozen=True)
@@ -63,6 +89,7 @@ class ToolType:
     #: Whether tools of this type need a ``base_url`` (the local executor does not).
     requires_base_url: bool = True
     default_base_url: str = ""
+    validate: Validate | None = None
 
 
 def http_check(probe_path: str = "/", auth: str = "basic") -> Check:
@@ -70,33 +97,37 @@ def http_check(probe_path: str = "/", auth: str = "basic") -> Check:
 
     ``auth`` is ``basic`` (username:token, Jenkins), ``bearer`` (GitHub) or
     ``private-token`` (GitLab).  2xx -> authenticated, 401/403 -> needs_auth,
-    other HTTP errors -> error, no answer within the timeout -> offline.
+    other HTTP errors -> error, no answer within the timeout -> offline, an address
+    the outbound policy refuses -> error.  Redirects are followed without the
+    credentials when they lead to another origin.
     """
 
     def check(conn: ToolConnection, timeout: float) -> CheckResult:
         url = conn.base_url.rstrip("/") + probe_path
-        request = urllib.request.Request(url, method="GET")
-        request.add_header("Accept", "application/json")
+        headers = {"Accept": "application/json"}
+        credentials: tuple[str, str] | None = None
         if conn.token:
             if auth == "bearer":
-                request.add_header("Authorization", f"Bearer {conn.token}")
+                headers["Authorization"] = f"Bearer {conn.token}"
             elif auth == "private-token":
-                request.add_header("PRIVATE-TOKEN", conn.token)
+                headers["PRIVATE-TOKEN"] = conn.token
             else:
-                pair = f"{conn.username}:{conn.token}".encode()
-                request.add_header("Authorization", "Basic " + base64.b64encode(pair).decode())
+                credentials = (conn.username, conn.token)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return CheckResult("authenticated", f"Connected ({response.status}).")
-        except urllib.error.HTTPError as error:
-            if error.code in (401, 403):
-                return CheckResult(
-                    "needs_auth", f"The tool refused the credentials ({error.code})."
-                )
-            return CheckResult("error", f"The tool answered with HTTP {error.code}.")
-        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as error:
-            reason = getattr(error, "reason", error)
-            return CheckResult("offline", f"The tool cannot be reached: {reason}.")
+            response = conn.outbound().request(
+                "GET", url, headers=headers, auth=credentials, timeout=timeout
+            )
+        except OutboundUnavailable as error:
+            return CheckResult("offline", str(error))
+        except OutboundError as error:
+            return CheckResult("error", str(error))
+        if response.status_code in (401, 403):
+            return CheckResult(
+                "needs_auth", f"The tool refused the credentials ({response.status_code})."
+            )
+        if response.is_success:
+            return CheckResult("authenticated", f"Connected ({response.status_code}).")
+        return CheckResult("error", f"The tool answered with HTTP {response.status_code}.")
 
     return check
 
@@ -106,17 +137,9 @@ def local_check(conn: ToolConnection, timeout: float) -> CheckResult:
     return CheckResult("authenticated", "The local executor is available.")
 
 
-BUILTIN_TOOL_TYPES = (
-    ToolType("local", "Local executor", local_check, requires_base_url=False),
-    ToolType("jenkins", "Jenkins", http_check("/api/json", auth="basic")),
-    ToolType("gitlab_ci", "GitLab CI", http_check("/api/v4/version", auth="private-token")),
-    ToolType(
-        "github_actions",
-        "GitHub Actions",
-        http_check("/user", auth="bearer"),
-        default_base_url="https://api.github.com",
-    ),
-)
+# Jenkins, GitLab CI and GitHub Actions come with their plugins (ansflow_jenkins,
+# ansflow_gitlab_ci, ansflow_github_actions), which also run pipelines on them.
+BUILTIN_TOOL_TYPES = (ToolType("local", "Local executor", local_check, requires_base_url=False),)
 
 
 def add_tool_type(
@@ -127,14 +150,17 @@ def add_tool_type(
     check: Check | None = None,
     requires_base_url: bool = True,
     default_base_url: str = "",
+    validate: Validate | None = None,
 ) -> None:
-    """Declare a CI/CD tool type; ``check`` defaults to an HTTP GET of the base URL."""
+    """Declare a CI/CD tool type; ``check`` defaults to an HTTP GET of the base URL,
+    ``validate`` (optional) checks a tool's fields on create and update."""
     tool_type = ToolType(
         name,
         label or name.replace("_", " ").title(),
         check or http_check("/"),
         requires_base_url=requires_base_url,
         default_base_url=default_base_url,
+        validate=validate,
     )
 
     def register() -> None:

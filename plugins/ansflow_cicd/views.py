@@ -46,6 +46,7 @@ from ansflow_cicd.secrets import get_secret_box
 from ansflow_cicd.tooltypes import CheckResult, ToolConnection, check_timeout, tool_types
 from ansflow_pyramid.api import ValidationFailed, validated_body
 from ansflow_pyramid.db import utcnow
+from ansflow_pyramid.outbound import get_outbound_client
 
 WHOLE_NUMBER = re.compile(r"-?[0-9]{1,15}")
 #: ``logs/?limit=`` at most.
@@ -233,7 +234,13 @@ def _check(request: Request, tool: Tool) -> CheckResult:
             token = get_secret_box(request.registry).decrypt(tool.token_encrypted)
         except ValueError:
             return CheckResult("error", "The stored token cannot be decrypted (key changed?).")
-    connection = ToolConnection(tool.base_url, tool.username, token, dict(tool.config))
+    connection = ToolConnection(
+        tool.base_url,
+        tool.username,
+        token,
+        dict(tool.config),
+        get_outbound_client(request.registry),
+    )
     return tool_type.check(connection, check_timeout(request.registry))
 
 
@@ -292,7 +299,9 @@ def test_git_credential(context: GitCredentialItem, request: Request) -> dict[st
     if not credential.server_url:
         result = CheckResult("error", "The credential has no server_url to test.")
     else:
-        connection = ToolConnection(credential.server_url)
+        connection = ToolConnection(
+            credential.server_url, client=get_outbound_client(request.registry)
+        )
         result = http_check("/")(connection, check_timeout(request.registry))
         # Without sending the secret, a server that asks for credentials is reachable.
         if result.status == "needs_auth":

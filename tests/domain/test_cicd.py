@@ -12,7 +12,17 @@ from ansflow_cicd.models import Execution, GitCredential, Tool
 from ansflow_cicd.secrets import SecretBox, get_secret_box
 from sqlalchemy import select, update
 
-from tests.domain.conftest import make_execution, make_pipeline, make_project, make_tool
+from tests.domain.conftest import (
+    API,
+    make_execution,
+    make_pipeline,
+    make_project,
+    make_tool,
+)
+
+#: The fake CI servers listen on loopback, which the outbound policy refuses unless an
+#: operator allows it: tests that reach them build an application that does.
+LOOPBACK_ALLOWED = "127.0.0.0/8 ::1"
 
 
 class FakeCI(BaseHTTPRequestHandler):
@@ -44,6 +54,15 @@ def fake_ci() -> Iterator[str]:
 
 
 @pytest.fixture
+def loopback_api(make_app, testapp, dbsession) -> API:
+    """``api`` on an application whose outbound policy allows loopback targets."""
+    from webtest import TestApp
+
+    app = make_app(ansflow__outbound_allowed_networks=LOOPBACK_ALLOWED)
+    return API(TestApp(app, extra_environ={"HTTP_HOST": "localhost"}), dbsession)
+
+
+@pytest.fixture
 def closed_port() -> str:
     import socket
 
@@ -53,8 +72,8 @@ def closed_port() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def test_health_check_records_what_the_tool_answers(api, fake_ci, closed_port):
-    alice = api.as_user("alice")
+def test_health_check_records_what_the_tool_answers(loopback_api, fake_ci, closed_port):
+    alice = loopback_api.as_user("alice")
     project = make_project(alice)
     tool = make_tool(alice, project["id"], base_url=fake_ci, token="good-token")
     url = f"/api/v1/cicd/tools/{tool['id']}/"
@@ -73,6 +92,16 @@ def test_health_check_records_what_the_tool_answers(api, fake_ci, closed_port):
     result = alice.post(f"{url}health_check/", status=200).json
     assert result["status"] == "offline"
     assert alice.get(url).json["status_display"] == "Offline"
+
+
+def test_health_checks_refuse_loopback_unless_allowed(api, fake_ci):
+    """The default policy refuses the loopback fake server before connecting."""
+    alice = api.as_user("alice")
+    tool = make_tool(alice, make_project(alice)["id"], base_url=fake_ci, token="good-token")
+    result = alice.post(f"/api/v1/cicd/tools/{tool['id']}/health_check/", status=200).json
+    assert (result["status"], result["healthy"]) == ("error", False)
+    assert "ansflow.outbound_allowed_networks" in result["message"]
+    assert FakeCI.seen == []
 
 
 def test_tokens_are_encrypted_write_only_and_removable(api, dbsession, ansflow_app):
@@ -123,8 +152,8 @@ def test_local_executor_is_created_once_and_always_healthy(api):
     assert github["base_url"] == "https://api.github.com"
 
 
-def test_git_credentials_crud_and_connection_test(api, fake_ci, dbsession):
-    alice = api.as_user("alice")
+def test_git_credentials_crud_and_connection_test(loopback_api, fake_ci, dbsession):
+    alice = loopback_api.as_user("alice")
     created = alice.post(
         "/api/v1/cicd/git-credentials/",
         {

@@ -1,0 +1,7 @@
+"""(filled below)"""
+
+from pyramid.config import Configurator
+
+
+def includeme(config: Configurator) -> None:
+    pass
