@@ -141,6 +141,7 @@ class RemoteRunRef:
     :param run_ids: the identifiers the tool may be known by (a GitHub run id, a
         GitLab pipeline id, ``job#number`` and the build URL for Jenkins).
     :param repository: the repository or job the run belongs to.
+    :param job: the remote job's name where the tool names runs by job (Jenkins).
     :param status: the tool's own word for the run's state (informative only: the
         observer reads the authoritative state from the tool).
     """
@@ -149,6 +150,7 @@ class RemoteRunRef:
     run_ids: tuple[str, ...]
     repository: str = ""
     status: str = ""
+    job: str = ""
 
 
 class RemoteRunLocator(Protocol):

@@ -7,9 +7,14 @@ Two hook points, filled in by the plugins that run pipelines on CI tools:
   registered locator is asked; the built-in one matches the execution's own
   ``external_id`` (the id the tool gave the run) on a tool of the right type.
 * ``config.set_remote_run_nudger(nudger)``: makes a run's observation due now
-  (:class:`~ansflow_triggers.interfaces.RemoteRunNudger`).  Without one, a status
-  delivery is recorded but changes nothing: the observer sees the change at its next
-  poll.
+  (:class:`~ansflow_triggers.interfaces.RemoteRunNudger`).  The default is the core
+  observation scheduler's :func:`~ansflow_pyramid.execution.remote_scheduler.nudge_remote_run`,
+  which wakes whichever process observes the run.
+
+Runs observed by the core's remote execution scheduler are found through the
+``ansflow_remote`` plugin's table (:func:`executions_by_remote_run`): by the id the
+tool gave the run, and for Jenkins also by job name (a notification may arrive before
+the observer has learnt the build number from the queue).
 
 A delivery only reaches runs of the projects whose trigger secret verified it.
 """
@@ -21,10 +26,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ansflow_cicd.models import Execution, Tool
+from ansflow_remote.models import RemoteRunRecord
 from pyramid.config import Configurator
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from ansflow_pyramid.execution.remote_scheduler import nudge_remote_run
 from ansflow_triggers.interfaces import RemoteRunLocator, RemoteRunNudger, RemoteRunRef
 
 log = logging.getLogger(__name__)
@@ -51,6 +58,30 @@ def executions_by_external_id(
             Tool.tool_type == ref.tool_type,
         )
         .order_by(Execution.id)
+    )
+    return list(dbsession.scalars(query))
+
+
+def executions_by_remote_run(
+    dbsession: Session, ref: RemoteRunRef, project_ids: Sequence[int]
+) -> list[int]:
+    """Active executions of ``project_ids`` whose observed remote run is ``ref``."""
+    if not project_ids:
+        return []
+    names_run = [RemoteRunRecord.external_id.in_(list(ref.run_ids))] if ref.run_ids else []
+    if ref.job:
+        names_run.append(RemoteRunRecord.job_name == ref.job)
+    if not names_run:
+        return []
+    query = (
+        select(RemoteRunRecord.execution_id)
+        .join(Execution, Execution.id == RemoteRunRecord.execution_id)
+        .where(
+            Execution.project_id.in_(list(project_ids)),
+            Execution.status.in_(ACTIVE_STATUSES),
+            and_(RemoteRunRecord.tool_type == ref.tool_type, or_(*names_run)),
+        )
+        .order_by(RemoteRunRecord.execution_id)
     )
     return list(dbsession.scalars(query))
 
@@ -84,8 +115,8 @@ def locate_remote_runs(
 
 def nudge_after_commit(registry: Any, dbsession: Session, execution_ids: Sequence[int]) -> None:
     """Nudge the observation of ``execution_ids`` once the delivery is committed."""
-    nudger: RemoteRunNudger | None = registry.get(NUDGER_KEY)
-    if nudger is None or not execution_ids:
+    nudger: RemoteRunNudger = registry.get(NUDGER_KEY, nudge_remote_run)
+    if not execution_ids:
         return
     from ansflow_pyramid.db import MANAGER_KEY
 
@@ -107,5 +138,7 @@ def nudge_after_commit(registry: Any, dbsession: Session, execution_ids: Sequenc
 
 
 def includeme(config: Configurator) -> None:
+    config.include("ansflow_remote")
     config.add_directive("add_remote_run_locator", add_remote_run_locator)
     config.add_directive("set_remote_run_nudger", set_remote_run_nudger)
+    config.add_remote_run_locator(executions_by_remote_run)

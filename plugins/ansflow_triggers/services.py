@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ansflow_pyramid.db.driver_query import DriverQuery
+from ansflow_pyramid.db.joining import mark_session_changed
 from ansflow_pyramid.settings import as_int
 from ansflow_triggers.interfaces import (
     Actor,
@@ -370,7 +371,10 @@ class WebhookService:
         """
         now = self.clock()
         statement = claim_delivery_id_statement(self.dbsession.get_bind().dialect.name)
-        # RETURNING rather than rowcount, which psycopg does not report for upserts.
+        # A Core statement on the session's connection: the transaction must be told
+        # it wrote, or it would roll back.  RETURNING, as psycopg reports no rowcount
+        # for upserts.
+        mark_session_changed(self.dbsession)
         written = (
             self.dbsession.connection()
             .execute(
@@ -496,6 +500,7 @@ class WebhookService:
         summary: dict[str, Any] | None = None,
     ) -> None:
         # The table, not the ORM entity: a plain INSERT, without the ORM's bulk machinery.
+        mark_session_changed(self.dbsession)
         self.dbsession.connection().execute(
             RECORD_DELIVERY,
             {

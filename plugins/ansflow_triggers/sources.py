@@ -293,6 +293,7 @@ class JenkinsSource(WebhookSource):
                 "jenkins",
                 tuple(run_ids),
                 repository=job,
+                job=job,
                 status=_text(_dig(payload, "build", "status"))
                 or _text(_dig(payload, "build", "phase")),
             )

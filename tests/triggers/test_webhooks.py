@@ -224,6 +224,8 @@ def test_unhandled_events_are_acknowledged_without_effect(testapp, alice, pipeli
     assert response.json["effect"] == "ignored"
     assert "not handled" in response.json["reason"]
     assert counts() == (0, 1)
+    # Acknowledged deliveries keep their id, even when they did nothing.
+    assert send(testapp, "github", ping, status=409).json["code"] == "delivery_replayed"
 
 
 def test_an_inactive_pipeline_is_recorded_not_started(testapp, alice, pipeline, counts):
