@@ -14,7 +14,8 @@ Two hook points, filled in by the plugins that run pipelines on CI tools:
 Runs observed by the core's remote execution scheduler are found through the
 ``ansflow_remote`` plugin's table (:func:`executions_by_remote_run`): by the id the
 tool gave the run, and for Jenkins also by job name (a notification may arrive before
-the observer has learnt the build number from the queue).
+the observer has learnt the build number from the queue; runs of a tool's default job
+store no job name and are nudged too - at worst one early poll).
 
 A delivery only reaches runs of the projects whose trigger secret verified it.
 """
@@ -70,7 +71,9 @@ def executions_by_remote_run(
         return []
     names_run = [RemoteRunRecord.external_id.in_(list(ref.run_ids))] if ref.run_ids else []
     if ref.job:
-        names_run.append(RemoteRunRecord.job_name == ref.job)
+        # A run of the tool's default job stores no job name (the backend derives it):
+        # it may be the one; nudging a run that is not costs one early poll.
+        names_run.append(RemoteRunRecord.job_name.in_((ref.job, "")))
     if not names_run:
         return []
     query = (
