@@ -13,6 +13,8 @@ Settings:
 ``ansflow.webhooks.max_body_bytes``  larger deliveries get a 413 (default 1 MiB)
 ``ansflow.webhooks.replay_window``   seconds a delivery id is remembered (default 7 days)
 ``ansflow.webhooks.history_days``    days of delivery and schedule-run history kept (30)
+``ansflow.webhooks.rejections_per_minute`` refused deliveries recorded per trigger and
+                                     minute (20; the refusal is answered either way)
 ``ansflow.scheduler``                ``embedded`` (default: every serving process runs due
                                      schedules, each due time exactly once) or ``off``
 ``ansflow.scheduler_interval``       seconds between looks for due schedules (default 10)

@@ -76,6 +76,9 @@ class TriggerSettings:
     history_retention: dt.timedelta = dt.timedelta(days=30)
     #: A due time found later than this is a missed run (see ``missed_runs``).
     missed_after: dt.timedelta = dt.timedelta(minutes=5)
+    #: Refused deliveries recorded per trigger and minute (anyone may send them: the
+    #: history must not become a way to fill the database).
+    rejections_per_minute: int = 20
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any]) -> TriggerSettings:
@@ -89,6 +92,9 @@ class TriggerSettings:
             ),
             missed_after=dt.timedelta(
                 seconds=as_int(settings.get("ansflow.scheduler_missed_after"), 300)
+            ),
+            rejections_per_minute=as_int(
+                settings.get("ansflow.webhooks.rejections_per_minute"), 20
             ),
         )
 
@@ -532,11 +538,28 @@ def parse_payload(body: bytes) -> dict[str, Any]:
 
 
 def record_rejected_deliveries(
-    dbsession: Session, rejections: Sequence[RejectedDelivery], now: dt.datetime
+    dbsession: Session,
+    rejections: Sequence[RejectedDelivery],
+    now: dt.datetime,
+    per_minute: int,
 ) -> None:
     """Add refused deliveries to their triggers' history (in a transaction of their
-    own: the request's was aborted)."""
+    own: the request's was aborted), at most ``per_minute`` per trigger and minute."""
+    recent = dict(
+        dbsession.execute(
+            select(WebhookDelivery.trigger_id, func.count())
+            .where(
+                WebhookDelivery.trigger_id.in_([r.trigger_id for r in rejections]),
+                WebhookDelivery.received_at > now - dt.timedelta(minutes=1),
+                WebhookDelivery.matched.is_(False),
+                WebhookDelivery.error != "",
+            )
+            .group_by(WebhookDelivery.trigger_id)
+        ).all()
+    )
     for rejection in rejections:
+        if recent.get(rejection.trigger_id, 0) >= per_minute:
+            continue
         dbsession.add(
             WebhookDelivery(
                 project_id=rejection.project_id,

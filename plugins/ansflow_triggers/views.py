@@ -86,7 +86,12 @@ def trigger_error_view(exc: TriggerError, request: Request) -> Response:
             # writer could not begin while it held the lock.
             try:
                 with session_scope(registry["dbsession_factory"]) as dbsession:
-                    record_rejected_deliveries(dbsession, rejections, get_clock(registry)())
+                    record_rejected_deliveries(
+                        dbsession,
+                        rejections,
+                        get_clock(registry)(),
+                        trigger_settings(registry).rejections_per_minute,
+                    )
             except Exception:
                 log.warning("recording a refused webhook delivery failed", exc_info=True)
 

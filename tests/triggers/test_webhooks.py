@@ -364,3 +364,15 @@ def test_the_replay_window_and_pruning(make_app, alice, pipeline, dbsession):
         assert session.scalars(select(DeliveryId)).all() == []
         assert session.scalars(select(WebhookDelivery)).all() == []
         assert len(session.scalars(select(Execution)).all()) == 2
+
+
+def test_refused_deliveries_are_recorded_within_a_budget(make_app, alice, pipeline):
+    from webtest import TestApp
+
+    app = TestApp(make_app(ansflow__webhooks__rejections_per_minute="3"))
+    alice.trigger(pipeline["id"])
+    for _ in range(6):
+        send(app, "github", delivery("github", github_push(), secret="z" * 30), status=401)
+    history = alice.get("/api/v1/triggers/deliveries/")["results"]
+    assert len(history) == 3
+    assert all(not d["signature_valid"] for d in history)
