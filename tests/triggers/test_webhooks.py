@@ -124,6 +124,13 @@ def test_cookie_holders_need_no_csrf_token_but_sessions_do_not_authenticate(
     response = send(testapp, "github", delivery("github", github_push()))
     assert response.json["executions"]
     testapp.reset()
+    # A bad token changes nothing either: the signature is the only authentication.
+    sent = delivery("github", github_push())
+    sent.headers["Authorization"] = "Bearer not-a-token"
+    assert send(testapp, "github", sent).json["executions"]
+    unsigned = delivery("github", github_push(), secret=None)
+    unsigned.headers.update(alice.headers)
+    assert send(testapp, "github", unsigned, status=401).json["code"] == "signature_missing"
 
 
 def test_matching_push_starts_with_trigger_data(testapp, alice, pipeline, dbsession):
