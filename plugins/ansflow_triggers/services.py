@@ -310,7 +310,9 @@ class WebhookService:
                 f"No active {source.name} trigger is configured for repository {repository!r}."
             )
 
-        def rejections(error: str, signature_valid: bool = False) -> list[RejectedDelivery]:
+        def rejections(
+            triggers: list[CandidateTrigger], error: str, signature_valid: bool = False
+        ) -> list[RejectedDelivery]:
             return [
                 RejectedDelivery(
                     trigger_id=t.id,
@@ -323,22 +325,22 @@ class WebhookService:
                     signature_valid=signature_valid,
                     summary={"repository": repository},
                 )
-                for t in candidates
+                for t in triggers
             ]
 
         signature = source.signature(headers)
         if not signature:
             message = f"The {source.signature_header} header is missing."
             raise SignatureRejected(
-                message, code="signature_missing", rejections=rejections(message)
+                message, code="signature_missing", rejections=rejections(candidates, message)
             )
         verified = [t for t in candidates if self.verifies(source, t, body, signature)]
         if not verified:
             message = f"The {source.signature_header} header does not match any trigger's secret."
-            raise SignatureRejected(message, rejections=rejections(message))
+            raise SignatureRejected(message, rejections=rejections(candidates, message))
         if not self.accept_once(source.name, delivery_id):
             message = f"Delivery {delivery_id!r} was received already."
-            raise DeliveryReplayed(message, rejections=rejections(message, signature_valid=True))
+            raise DeliveryReplayed(message, rejections=rejections(verified, message, True))
 
         meaning = source.interpret(event, payload)
         if isinstance(meaning, StartRequest):
