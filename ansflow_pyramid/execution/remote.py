@@ -321,20 +321,17 @@ def add_remote_backend(config: Configurator, tool_type: str, factory: BackendFac
 def remote_steps(spec: RunSpec, target: RemoteTarget) -> tuple[StepSpec, ...]:
     """The steps of ``spec`` that run on the tool, in order.
 
-    ``remote``: all of them.  ``hybrid``: those marked for the tool - a step whose
-    ``step_type`` is ``remote`` or the tool's type, or whose config says
-    ``run_on: remote`` - the others run locally.
+    ``remote``: all of them.  ``hybrid``: those marked for the tool (their
+    ``conditions`` say ``"run_on": "remote"``); the others run locally.
     """
     ordered = sorted(spec.steps, key=lambda s: (s.order, s.step_id))
     if target.mode != HYBRID:
         return tuple(ordered)
-    return tuple(step for step in ordered if runs_remotely(step, target.tool_type))
+    return tuple(step for step in ordered if runs_remotely(step))
 
 
-def runs_remotely(step: StepSpec, tool_type: str) -> bool:
+def runs_remotely(step: StepSpec) -> bool:
     """Whether a step of a hybrid pipeline is marked for the tool."""
-    if step.step_type in ("remote", tool_type):
-        return True
     conditions = step.config.get("conditions") or {}
     return isinstance(conditions, dict) and conditions.get("run_on") == "remote"
 

@@ -52,6 +52,7 @@ from typing import Any
 from ansflow_pyramid.db import utcnow
 from ansflow_pyramid.execution.events import CONTROL, LOG, STATUS, STEP, ExecutionEvent
 from ansflow_pyramid.execution.remote import (
+    HYBRID,
     RemoteBackend,
     RemoteError,
     RemoteJob,
@@ -225,11 +226,24 @@ class ObservationScheduler:
         target = remote_store.remote_target(spec.execution_id) if remote_store else None
         if target is None:
             return None
+        marked = remote_steps(spec, target)
+        if target.mode == HYBRID and not marked:
+            return None  # nothing is marked for the tool: it all runs here
         store = self.runtime.store
         if not store.mark_running(spec.execution_id, self.owner):
             return ""  # not pending any more: another worker has it
+        reason = None
         if get_remote_backends(self.registry).get(target.tool_type) is None:
             reason = f"no plugin provides a remote backend for {target.tool_type!r} tools"
+        elif len(marked) != len(spec.steps):
+            # Interleaving local steps with remote ones would need the engine to
+            # resume a run after a remote part; until it can, say so plainly
+            # rather than skip the local steps.
+            reason = (
+                "hybrid pipelines that mix local steps with steps marked for the tool "
+                "are not supported yet: mark every step for the tool, or run it locally"
+            )
+        if reason is not None:
             for step in spec.steps:
                 store.step_finished(spec.execution_id, step.step_id, StepStatus.SKIPPED)
             store.mark_finished(spec.execution_id, ExecutionStatus.FAILED, reason)
@@ -431,6 +445,8 @@ class ObservationScheduler:
                 final_change = None
             if job.has_log and not cursor.log_done:
                 reported.extend(self._read_log(run, loaded, job, cursor, lines))
+            elif not job.has_log and job.status in JOB_FINAL:
+                cursor.log_done = True  # a job that ended without a log (skipped)
             if final_change is not None:
                 reported.append(final_change)
         changes = []

@@ -86,3 +86,21 @@ def remote_pipeline(
         },
     )
     return pipeline, tool
+
+
+@pytest.fixture
+def gitlab():
+    from tests.integrations.fake_gitlab import FakeGitLab
+
+    fake = FakeGitLab().start()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
+def github():
+    from tests.integrations.fake_github import FakeGitHub
+
+    fake = FakeGitHub().start()
+    yield fake
+    fake.close()

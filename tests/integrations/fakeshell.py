@@ -4,7 +4,7 @@ The fakes run the scripts of the definitions AnsFlow writes (a Jenkinsfile's ``s
 blocks, a ``.gitlab-ci.yml``'s ``script``, a workflow's ``run``) without running
 anything on this machine: ``echo`` prints, ``sleep`` waits (in small slices, so a
 stop is honoured at once), ``exit N`` / ``false`` fail, ``$VAR`` and ``${VAR}`` expand
-from the build's environment; any other command prints nothing and succeeds.
+from the build's environment (``$EPOCH``: the time now); any other command prints nothing and succeeds.
 """
 
 from __future__ import annotations
@@ -22,7 +22,16 @@ class Stopped(Exception):
 
 
 def expand(text: str, env: Mapping[str, str]) -> str:
-    return VARIABLE.sub(lambda m: str(env.get(m.group(1) or m.group(2), "")), text)
+    """``$VAR``/``${VAR}`` from ``env``; ``$EPOCH`` is the current time (benchmarks
+    measure how late a printed line arrives)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name == "EPOCH" and name not in env:
+            return f"{time.time():.6f}"
+        return str(env.get(name, ""))
+
+    return VARIABLE.sub(value, text)
 
 
 def run_script(
