@@ -13,9 +13,10 @@ Two hook points, filled in by the plugins that run pipelines on CI tools:
 
 Runs observed by the core's remote execution scheduler are found through the
 ``ansflow_remote`` plugin's table (:func:`executions_by_remote_run`): by the id the
-tool gave the run, and for Jenkins also by job name (a notification may arrive before
-the observer has learnt the build number from the queue; runs of a tool's default job
-store no job name and are nudged too - at worst one early poll).
+tool gave the run, and also by job name - the Jenkins job, the GitHub workflow file - as
+a delivery may arrive before the observer has learnt the run's id (from the Jenkins queue,
+from the list of dispatched workflow runs).  Runs of a tool's default job store no job
+name and are nudged too: at worst one early poll.
 
 A delivery only reaches runs of the projects whose trigger secret verified it.
 """

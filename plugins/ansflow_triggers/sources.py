@@ -185,6 +185,9 @@ class GitHubSource(WebhookSource):
             run_id = _dig(payload, event, key)
             if run_id is None:
                 return Ignored(f"the {event} names no run")
+            # The workflow file names the job a run belongs to (a run dispatched a
+            # moment ago may not be known by its id yet).
+            workflow = _text(_dig(payload, "workflow_run", "path")).rsplit("/", 1)[-1]
             return StatusReport(
                 RemoteRunRef(
                     "github_actions",
@@ -192,6 +195,7 @@ class GitHubSource(WebhookSource):
                     repository=self.repository(payload),
                     status=_text(_dig(payload, event, "conclusion"))
                     or _text(_dig(payload, event, "status")),
+                    job=workflow,
                 )
             )
         return Ignored(f"event {event!r} is not handled")
