@@ -4,6 +4,7 @@ signed deliveries the way each source sends them."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -154,3 +155,25 @@ def counts(dbsession) -> Callable[[], tuple[int, int]]:
             )
 
     return count
+
+
+def observed(app: Any, execution_id: int) -> tuple[str, str] | None:
+    """``(phase, remote status)`` of an execution's remote run as its observer last
+    stored it (None: not handed to the observer yet)."""
+    from ansflow_remote.models import RemoteRunRecord
+
+    from ansflow_pyramid.db import session_scope
+
+    with session_scope(app.registry["dbsession_factory"]) as session:
+        record = session.get(RemoteRunRecord, execution_id)
+        return None if record is None else (record.phase, record.remote_status)
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)

@@ -13,7 +13,7 @@ from ansflow_pyramid.testing import empty_all_tables
 from tests.engine.live import Api, serve, step
 from tests.integrations.conftest import FAST_REMOTE, remote_pipeline
 from tests.integrations.fake_jenkins import FakeJenkins
-from tests.triggers.conftest import SECRET, delivery
+from tests.triggers.conftest import SECRET, delivery, observed, wait_until
 
 #: The observer polls a running run once a minute: only a nudge can end it sooner.
 SLOW_POLLS = {**FAST_REMOTE, "ansflow__remote_poll_interval": "60"}
@@ -59,13 +59,13 @@ def notify(server: str, job: str, number: int, phase: str, status: str = "") -> 
 
 
 def test_build_notifications_finish_the_execution_without_waiting_for_a_poll(
-    alice, server, jenkins
+    alice, server, jenkins, remote_app
 ):
     pipeline, tool = remote_pipeline(
         alice,
         "jenkins",
         jenkins.url,
-        [step("build", "echo building; echo built")],
+        [step("build", "echo building; sleep 1; echo built")],
         username="admin",
         token="api-token",
     )
@@ -75,19 +75,22 @@ def test_build_notifications_finish_the_execution_without_waiting_for_a_poll(
         {"source": "jenkins", "tool": tool["id"], "repository": job, "secret": SECRET},
     )
     created = alice.run(pipeline["id"])
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    # The observer has triggered the build and will look at it again in a minute ...
+    wait_until(
+        lambda: (observed(remote_app, created["id"]) or ("",))[0] == "observe",
+        20,
+        "the observer to see the build",
+    )
+
+    def build_over() -> bool:
         jenkins.tick()  # a real Jenkins starts queued builds on its own
-        try:
-            if not jenkins.build(job, 1).building:
-                break
-        except (KeyError, IndexError, AttributeError):
-            pass
-        time.sleep(0.05)
-    else:
-        pytest.fail("the fake Jenkins never finished the build")
-    # The build is over, but the observer would only look again in a minute.
-    time.sleep(0.5)
+        job_builds = jenkins.jobs[job].builds if job in jenkins.jobs else {}
+        return bool(job_builds) and not job_builds[1].building
+
+    wait_until(build_over, 20, "the fake Jenkins to finish the build")
+    # ... and the build is over, but the observer would only look again in a minute.
+    time.sleep(0.3)
+    assert observed(remote_app, created["id"]) == ("observe", "")  # not polled since
     assert alice.get(f"/api/v1/cicd/executions/{created['id']}/")["status"] == "running"
 
     started = time.monotonic()

@@ -12,7 +12,7 @@ from ansflow_pyramid.testing import empty_all_tables
 from tests.engine.live import Api, serve, step
 from tests.integrations.conftest import FAST_REMOTE, remote_pipeline
 from tests.integrations.fake_github import FakeGitHub
-from tests.triggers.conftest import SECRET, delivery
+from tests.triggers.conftest import SECRET, delivery, observed, wait_until
 
 SLOW_POLLS = {**FAST_REMOTE, "ansflow__remote_poll_interval": "60"}
 
@@ -59,12 +59,12 @@ def workflow_run(run) -> dict:
     }
 
 
-def test_a_completed_workflow_run_finishes_its_execution_at_once(alice, server, github):
+def test_a_completed_workflow_run_finishes_its_execution_at_once(alice, server, github, remote_app):
     pipeline, tool = remote_pipeline(
         alice,
         "github_actions",
         github.url,
-        [step("build", "echo building; echo built")],
+        [step("build", "echo building; sleep 1; echo built")],
         token="ghp-token",
         config={"repository": "octo/app", "ref": "main"},
     )
@@ -73,14 +73,22 @@ def test_a_completed_workflow_run_finishes_its_execution_at_once(alice, server, 
         {"source": "github", "tool": tool["id"], "repository": "octo/app", "secret": SECRET},
     )
     created = alice.run(pipeline["id"])
-    deadline = time.monotonic() + 20
-    while not any(r.status == "completed" for r in github.runs.values()):
-        assert time.monotonic() < deadline, "the fake GitHub never finished the run"
-        time.sleep(0.05)
+    # The observer has dispatched the run and will look at it again in a minute ...
+    wait_until(
+        lambda: (observed(remote_app, created["id"]) or ("",))[0] == "observe",
+        20,
+        "the observer to see the run",
+    )
+    wait_until(
+        lambda: any(r.status == "completed" for r in github.runs.values()),
+        20,
+        "the fake GitHub to finish the run",
+    )
     (run,) = github.runs.values()
     assert run.conclusion == "success"
-    # The run is over on GitHub; the observer would only look again in a minute.
-    time.sleep(0.5)
+    # ... and the run is over on GitHub, but the observer would only look again in a minute.
+    time.sleep(0.3)
+    assert observed(remote_app, created["id"]) == ("observe", "")  # not polled since
     assert alice.get(f"/api/v1/cicd/executions/{created['id']}/")["status"] == "running"
 
     started = time.monotonic()
