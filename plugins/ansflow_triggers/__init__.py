@@ -31,51 +31,28 @@ from pyramid.events import ApplicationCreated
 from pyramid.exceptions import ConfigurationError
 
 from ansflow_pyramid.security.csrf import exempt_from_csrf
-from ansflow_pyramid.settings import as_int
-from ansflow_triggers.clock import get_clock
-from ansflow_triggers.executions import start_pipeline
 from ansflow_triggers.interfaces import TriggerError
 from ansflow_triggers.resources import (
     ScheduleCollection,
     WebhookDeliveryCollection,
     WebhookTriggerCollection,
 )
-from ansflow_triggers.scheduler import SCHEDULER_KEY, Scheduler
+from ansflow_triggers.scheduler import SCHEDULER_MODES, build_scheduler, start_scheduler
 from ansflow_triggers.schemas import DeliveryAccepted
-from ansflow_triggers.services import TriggerSettings, prune_trigger_history
+from ansflow_triggers.services import (
+    SETTINGS_KEY,
+    TriggerSettings,
+    prune_trigger_history,
+    trigger_settings,
+)
 from ansflow_triggers.sources import SOURCES
-from ansflow_triggers.views import SETTINGS_KEY, trigger_error_view, webhook_view
+from ansflow_triggers.views import trigger_error_view, webhook_view
 
-SCHEDULER_MODES = ("embedded", "off")
+__all__ = ["build_scheduler", "includeme"]
 
 
 def prune_history(registry: Any, dbsession: Any, now: Any) -> dict[str, int]:
-    return prune_trigger_history(dbsession, now, registry[SETTINGS_KEY])
-
-
-def build_scheduler(registry: Any) -> Scheduler:
-    """The scheduler of this application (see :mod:`ansflow_triggers.scheduler`)."""
-
-    def start(dbsession: Any, pipeline: Any, **options: Any) -> int:
-        return start_pipeline(dbsession, registry, pipeline, **options)
-
-    return Scheduler(
-        registry["dbsession_factory"],
-        start,
-        registry[SETTINGS_KEY],
-        clock=get_clock(registry),
-        interval=float(as_int(registry.settings.get("ansflow.scheduler_interval"), 10)),
-    )
-
-
-def start_scheduler(event: ApplicationCreated) -> None:
-    registry = event.app.registry
-    if str(registry.settings.get("ansflow.scheduler") or "embedded") != "embedded":
-        return
-    scheduler = registry.get(SCHEDULER_KEY)
-    if scheduler is None:
-        scheduler = registry[SCHEDULER_KEY] = build_scheduler(registry)
-    scheduler.start()
+    return prune_trigger_history(dbsession, now, trigger_settings(registry))
 
 
 def includeme(config: Configurator) -> None:

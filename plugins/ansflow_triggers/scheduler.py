@@ -20,15 +20,27 @@ import socket
 import threading
 from typing import Any
 
+from pyramid.events import ApplicationCreated
 from sqlalchemy.exc import SQLAlchemyError
 
 from ansflow_pyramid.db import session_scope
+from ansflow_pyramid.settings import as_int
+from ansflow_triggers.clock import get_clock
+from ansflow_triggers.executions import start_pipeline
 from ansflow_triggers.interfaces import Actor, Clock, ExecutionStarter
-from ansflow_triggers.services import ScheduleOutcome, ScheduleService, TriggerSettings
+from ansflow_triggers.services import (
+    ScheduleOutcome,
+    ScheduleService,
+    TriggerSettings,
+    trigger_settings,
+)
 
 log = logging.getLogger(__name__)
 
 ACTOR = Actor.system("scheduler")
+SCHEDULER_MODES = ("embedded", "off")
+#: ``registry[SCHEDULER_KEY]``: the application's :class:`Scheduler`, once started.
+SCHEDULER_KEY = "ansflow_triggers.scheduler"
 
 
 class Scheduler:
@@ -101,5 +113,27 @@ class Scheduler:
                 log.warning("scheduler tick failed", exc_info=True)
 
 
-#: ``registry[SCHEDULER_KEY]``: the application's :class:`Scheduler`, once started.
-SCHEDULER_KEY = "ansflow_triggers.scheduler"
+def build_scheduler(registry: Any) -> Scheduler:
+    """A scheduler for this application (tests build their own and call ``tick``)."""
+
+    def start(dbsession: Any, pipeline: Any, **options: Any) -> int:
+        return start_pipeline(dbsession, registry, pipeline, **options)
+
+    return Scheduler(
+        registry["dbsession_factory"],
+        start,
+        trigger_settings(registry),
+        clock=get_clock(registry),
+        interval=float(as_int(registry.settings.get("ansflow.scheduler_interval"), 10)),
+    )
+
+
+def start_scheduler(event: ApplicationCreated) -> None:
+    """Start the embedded scheduler of a serving process (``ansflow.scheduler``)."""
+    registry = event.app.registry
+    if str(registry.settings.get("ansflow.scheduler") or "embedded") != "embedded":
+        return
+    scheduler = registry.get(SCHEDULER_KEY)
+    if scheduler is None:
+        scheduler = registry[SCHEDULER_KEY] = build_scheduler(registry)
+    scheduler.start()

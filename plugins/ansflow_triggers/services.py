@@ -99,6 +99,14 @@ class TriggerSettings:
         )
 
 
+#: ``registry[SETTINGS_KEY]``: the application's :class:`TriggerSettings`.
+SETTINGS_KEY = "ansflow_triggers.settings"
+
+
+def trigger_settings(registry: Any) -> TriggerSettings:
+    return registry[SETTINGS_KEY]
+
+
 # -- trigger configuration ------------------------------------------------------------
 def check_webhook_trigger(
     source_name: str, events: Sequence[str], branches: Sequence[str], tags: Sequence[str]

@@ -24,19 +24,13 @@ from ansflow_triggers.interfaces import Actor, DeliveryRejected, TriggerError
 from ansflow_triggers.remote import locate_remote_runs, nudge_after_commit
 from ansflow_triggers.services import (
     RemoteRuns,
-    TriggerSettings,
     WebhookService,
     record_rejected_deliveries,
+    trigger_settings,
 )
 from ansflow_triggers.sources import SOURCES
 
 log = logging.getLogger(__name__)
-
-SETTINGS_KEY = "ansflow_triggers.settings"
-
-
-def trigger_settings(registry: Any) -> TriggerSettings:
-    return registry[SETTINGS_KEY]
 
 
 def webhook_service(request: Request, source_name: str) -> WebhookService:
