@@ -9,7 +9,7 @@ instead of one silently overriding the other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -205,6 +205,7 @@ def add_api_endpoint(
     media_type: str = "application/json",
     openapi: bool = True,
     success_status: int | Sequence[int] = 200,
+    request_headers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> type[Endpoint]:
     """Register a single resource at ``path`` served by ``view`` (no collection, no items).
 
@@ -214,7 +215,8 @@ def add_api_endpoint(
     what successful responses carry, for the OpenAPI document; ``openapi=False``
     leaves a page that is not part of the API (an HTML form) out of the document;
     ``success_status`` is the status of a successful call (``202`` for an endpoint
-    that accepts work), for the document too.
+    that accepts work), and ``request_headers`` the headers every call must carry
+    (name -> JSON schema: a webhook's signature), for the document too.
     """
     factory = type(f"Endpoint[{name}]", (Endpoint,), {"__doc__": description or view.__doc__})
     add_api_resource(config, name, factory, path, aliases=aliases, description=description)
@@ -231,6 +233,9 @@ def add_api_endpoint(
         media_type=media_type,
         success_statuses=(
             (success_status,) if isinstance(success_status, int) else tuple(success_status)
+        ),
+        request_headers=tuple(
+            (header, dict(schema)) for header, schema in (request_headers or {}).items()
         ),
     )
 

@@ -38,7 +38,7 @@ from ansflow_triggers.resources import (
     WebhookTriggerCollection,
 )
 from ansflow_triggers.scheduler import SCHEDULER_MODES, build_scheduler, start_scheduler
-from ansflow_triggers.schemas import DeliveryAccepted
+from ansflow_triggers.schemas import DELIVERY_SCHEMAS, DeliveryAccepted
 from ansflow_triggers.services import (
     SETTINGS_KEY,
     TriggerSettings,
@@ -90,7 +90,7 @@ def includeme(config: Configurator) -> None:
         aliases=["/api/v1/pipelines/{pipeline_id}/schedules"],
         description="Cron schedules of pipelines.",
     )
-    for source_name in SOURCES:
+    for source_name, source in SOURCES.items():
         endpoint = config.add_api_endpoint(
             f"triggers.webhook.{source_name}",
             f"/api/v1/webhooks/{source_name}",
@@ -98,8 +98,10 @@ def includeme(config: Configurator) -> None:
             methods=["POST"],
             aliases=[f"/webhooks/{source_name}"],
             description=f"Receive a signed {source_name} webhook delivery (202 when accepted).",
+            request_schema=DELIVERY_SCHEMAS[source_name],
             response_schema=DeliveryAccepted,
             success_status=202,
+            request_headers=source.documented_headers(),
         )
         # The signature authenticates these: no cookie is involved, so no CSRF token.
         exempt_from_csrf(config.registry, endpoint)

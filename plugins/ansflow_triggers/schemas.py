@@ -8,10 +8,10 @@ rules that need the source's vocabulary or a cron parser live in the services.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ansflow_projects.fields import Bool, Id, JSONObject, Text
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints
 
 Source = Literal["github", "gitlab", "jenkins", "generic"]
 MissedRuns = Literal["skip", "catch_up_once"]
@@ -134,3 +134,61 @@ class DeliveryAccepted(BaseModel):
     executions: list[int]
     nudged: list[int]
     reason: str
+
+
+class GenericDelivery(BaseModel):
+    """What a generic delivery carries (``event`` may come from ``X-AnsFlow-Event``)."""
+
+    event: Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00]+$")]
+    repository: str = ""
+    ref: str = ""
+    commit: str = ""
+    sender: str = ""
+
+
+# -- what each source sends (documentation: deliveries are verified on their raw bytes,
+# and only the fields below are read; everything else is allowed and ignored) --------
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class GitHubRepository(Payload):
+    full_name: str
+
+
+class GitHubDelivery(Payload):
+    """A GitHub delivery: ``push``, ``pull_request``, ``workflow_run``, ``workflow_job``..."""
+
+    repository: GitHubRepository
+
+
+class GitLabProject(Payload):
+    path_with_namespace: str
+
+
+class GitLabDelivery(Payload):
+    """A GitLab delivery: ``Push Hook``, ``Merge Request Hook``, ``Pipeline Hook``..."""
+
+    project: GitLabProject
+
+
+class JenkinsBuild(Payload):
+    number: int
+    phase: str = ""
+    status: str = ""
+    full_url: str = ""
+
+
+class JenkinsNotification(Payload):
+    """A Jenkins Notification plugin message about a build of job ``name``."""
+
+    name: str
+    build: JenkinsBuild
+
+
+DELIVERY_SCHEMAS: dict[str, type[BaseModel]] = {
+    "github": GitHubDelivery,
+    "gitlab": GitLabDelivery,
+    "jenkins": JenkinsNotification,
+    "generic": GenericDelivery,
+}

@@ -28,6 +28,12 @@ HMAC_HEADER = "X-AnsFlow-Signature-256"
 HMAC_PREFIX = "sha256="
 #: Longest value kept from a payload string (refs, names, commit ids).
 MAX_FIELD = 255
+#: A header value: visible ASCII, inner spaces allowed ("Push Hook").
+HEADER_VALUE: dict[str, Any] = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": "^[\\x21-\\x7e]([\\x20-\\x7e]*[\\x21-\\x7e])?$",
+}
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,19 @@ class WebhookSource:
     #: What a new trigger listens to when it lists no events.
     default_events: tuple[str, ...] = ()
 
+    #: The header naming the event, when the source sends one it cannot do without.
+    event_header: str | None = None
+
+    def documented_headers(self) -> dict[str, dict[str, Any]]:
+        """The headers every delivery carries, as JSON schemas (for the OpenAPI document)."""
+        headers = {
+            self.delivery_header: {**HEADER_VALUE, "maxLength": 200},
+            self.signature_header: HEADER_VALUE,
+        }
+        if self.event_header:
+            headers[self.event_header] = {**HEADER_VALUE, "maxLength": 100}
+        return headers
+
     def event(self, headers: Mapping[str, str], payload: dict[str, Any]) -> str:
         raise NotImplementedError
 
@@ -148,6 +167,7 @@ class GitHubSource(WebhookSource):
     name = "github"
     delivery_header = "X-GitHub-Delivery"
     signature_header = "X-Hub-Signature-256"
+    event_header = "X-GitHub-Event"
     trigger_events = ("push", "pull_request")
     default_events = ("push",)
     PULL_REQUEST_ACTIONS = ("opened", "synchronize", "reopened")
@@ -205,6 +225,7 @@ class GitLabSource(WebhookSource):
     name = "gitlab"
     delivery_header = "X-Gitlab-Event-UUID"
     signature_header = "X-Gitlab-Token"
+    event_header = "X-Gitlab-Event"
     trigger_events = ("push", "merge_request")
     default_events = ("push",)
     MERGE_REQUEST_ACTIONS = ("open", "reopen", "update")
