@@ -39,6 +39,11 @@ requires = [
     "croniter>=6.0",
     "swagger-ui-py>=23.9",
     "httpx>=0.27,<1",
+    # The ASGI entry point (WebSockets next to the HTTP API): see ansflow_pyramid/sockets.
+    "a2wsgi>=1.10",
+    "uvicorn>=0.30",
+    "websockets>=13",
+    "httptools>=0.6",
 ]
 
 tests_require = [
@@ -68,6 +73,7 @@ setup(
     extras_require={"testing": tests_require},
     entry_points={
         "paste.app_factory": ["main = ansflow_pyramid:main"],
+        "paste.server_runner": ["uvicorn = ansflow_pyramid.sockets.serve:run_uvicorn"],
         "console_scripts": ["ansflow = ansflow_pyramid.cli:main"],
         "pytest11": ["ansflow = ansflow_pyramid.testing"],
         "ansflow.plugins": [

@@ -6,8 +6,9 @@ schema-valid input accepted.  Requests carry a superuser's token so they reach t
 views, and a project, pipeline and execution exist so ids resolve.
 
 Operations that reach outside the process are left out: tool health checks and
-connection tests would contact whatever URL the fuzzer invented, and event streams stay
-open until an execution ends.
+connection tests would contact whatever URL the fuzzer invented, an atomic step's
+``test/`` would run whatever command it invented, and event streams stay open until an
+execution ends.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.test_openapi import fuzz_operations
 
 PASSWORD = "fuzzing password 123"
 EXAMPLES = int(os.environ.get("ANSFLOW_FUZZ_EXAMPLES", "6"))
-OUTBOUND_OR_STREAMING = ("health_check/", "test_connection/", "events/")
+OUTBOUND_OR_STREAMING = ("health_check/", "test_connection/", "/test/", "events/")
 
 
 def test_fuzz_every_operation_of_the_api(testapp, ansflow_app, dbsession):

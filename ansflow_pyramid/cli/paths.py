@@ -21,6 +21,9 @@ def run(args: argparse.Namespace) -> int:
             note = " (deprecated)" if alias["deprecated"] else ""
             filters = f" filters {', '.join(alias['filters'])}" if alias["filters"] else ""
             print(f"    alias {alias['path']}{filters}{note}")
+        if resource.get("protocol") == "websocket":
+            print(f"    {'WEBSOCKET':<24} {resource['path']}  (authorized per socket)")
+            continue
         for view in resource["views"]:
             print(f"    {' '.join(view['methods']):<24} {view['path']}  ({view['permission']})")
     return 0

@@ -39,11 +39,13 @@ from ansflow_pyramid.execution.runners import StepContext, StepRunner
 from ansflow_pyramid.execution.runtime import REGISTRY_KEY, ExecutionRuntime, get_runtime
 from ansflow_pyramid.execution.specs import (
     ExecutionStatus,
+    GroupSpec,
     LogLine,
     RunSpec,
     StepOutcome,
     StepSpec,
     StepStatus,
+    SyncPolicy,
     is_final,
 )
 from ansflow_pyramid.execution.sse import execution_stream_response, global_stream_response
@@ -65,6 +67,7 @@ __all__ = [
     "ExecutionRuntime",
     "ExecutionStatus",
     "ExecutionStore",
+    "GroupSpec",
     "LogLine",
     "RunSpec",
     "StepContext",
@@ -72,6 +75,7 @@ __all__ = [
     "StepRunner",
     "StepSpec",
     "StepStatus",
+    "SyncPolicy",
     "cancel_after_commit",
     "execution_scope",
     "execution_stream_response",

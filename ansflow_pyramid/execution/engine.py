@@ -6,6 +6,12 @@ group concurrently, each under its timeout - stops at the first failure (later s
 are skipped), honours cancellation, heartbeats while it works, and always leaves the
 execution and every step in a final state, whatever happens.
 
+A parallel group's stage ends by its ``sync_policy`` (see :class:`GroupSpec`):
+``wait_all`` when every step ended; ``wait_any`` when the first step succeeds (the
+others are cancelled and do not fail the execution); ``fail_fast`` at the first
+failure (the others are cancelled).  A group's ``timeout_seconds`` stops the steps
+still running as ``timeout``.
+
 State changes are stored first and published second, so anyone reacting to an event
 finds the store already up to date.
 """
@@ -39,10 +45,12 @@ from ansflow_pyramid.execution.monitor import Deadline, Monitor
 from ansflow_pyramid.execution.runners import RunnerRegistry, StepContext, StepRunner
 from ansflow_pyramid.execution.specs import (
     ExecutionStatus,
+    GroupSpec,
     RunSpec,
     StepOutcome,
     StepSpec,
     StepStatus,
+    SyncPolicy,
 )
 from ansflow_pyramid.execution.store import ExecutionStore
 
@@ -142,6 +150,96 @@ class StepResult:
     status: str
     exit_code: int | None = None
     error: str | None = None
+    #: Cancelled because another step of its ``wait_any`` group succeeded first: such
+    #: a step neither stops the execution nor makes it fail.
+    superseded: bool = False
+
+
+#: Why a parallel group stopped its running steps.
+SUPERSEDED, GROUP_FAILED, GROUP_TIMEOUT = "superseded", "group_failed", "group_timeout"
+
+
+class GroupControl:
+    """One parallel group's stage while it runs: its rules, the runners of its
+    running steps, and why (and which of) them it stopped.
+
+    Steps report their end with :meth:`step_ended`; the policy decides whether the
+    others stop.  Stopping cancels their runners (idempotent, like any cancel).
+    """
+
+    def __init__(self, name: str, spec: GroupSpec | None) -> None:
+        self.name = spec.name if spec is not None and spec.name else name
+        self.policy = spec.sync_policy if spec is not None else SyncPolicy.WAIT_ALL
+        timeout = spec.timeout_seconds if spec is not None else None
+        self.timeout = float(timeout) if timeout else None
+        self._lock = threading.Lock()
+        self._runners: dict[int, StepRunner] = {}
+        self.reason: str | None = None
+        self.cause: str | None = None
+        self.stopped: set[int] = set()
+
+    def attach(self, step_id: int, runner: StepRunner) -> bool:
+        """Track a starting step's runner; False when the group has stopped already."""
+        with self._lock:
+            if self.reason is not None:
+                self.stopped.add(step_id)
+                return False
+            self._runners[step_id] = runner
+            return True
+
+    def detach(self, step_id: int) -> None:
+        with self._lock:
+            self._runners.pop(step_id, None)
+
+    def step_ended(self, step: StepSpec, status: str) -> None:
+        if self.policy == SyncPolicy.WAIT_ANY and status == StepStatus.SUCCESS:
+            self.stop(SUPERSEDED, step)
+        elif self.policy == SyncPolicy.FAIL_FAST and status in STOPPING_STEP_STATES:
+            self.stop(GROUP_FAILED, step)
+
+    def time_out(self) -> None:
+        self.stop(GROUP_TIMEOUT, None)
+
+    def stop(self, reason: str, cause: StepSpec | None) -> None:
+        """Stop every running step but ``cause``, once (the first reason wins)."""
+        with self._lock:
+            if self.reason is not None:
+                return
+            self.reason = reason
+            self.cause = cause.name if cause is not None else None
+            others = {
+                step_id: runner
+                for step_id, runner in self._runners.items()
+                if cause is None or step_id != cause.step_id
+            }
+            self.stopped.update(others)
+        for runner in others.values():
+            _quietly(runner.cancel, "cancel")
+
+    def outcome_for(self, step_id: int) -> tuple[str, str, bool] | None:
+        """``(status, error, superseded)`` of a step this group stopped, else None."""
+        with self._lock:
+            if step_id not in self.stopped:
+                return None
+            reason, cause = self.reason, self.cause
+        if reason == GROUP_TIMEOUT:
+            assert self.timeout is not None
+            return (
+                StepStatus.TIMEOUT,
+                f"timed out with parallel group {self.name!r} after {self.timeout:g} s",
+                False,
+            )
+        if reason == SUPERSEDED:
+            return (
+                StepStatus.CANCELLED,
+                f"cancelled: {cause!r} of parallel group {self.name!r} succeeded first",
+                True,
+            )
+        return (
+            StepStatus.CANCELLED,
+            f"cancelled: {cause!r} of parallel group {self.name!r} failed",
+            False,
+        )
 
 
 @dataclass
@@ -227,6 +325,9 @@ class Engine:
         if not self.store.mark_running(execution_id, self.name):
             log.info("execution %s is not pending any more; skipping it", execution_id)
             return None
+        # Read it again once claimed: a pending execution's parameters may change (PUT)
+        # until the claim, and the claim is what ends that.
+        spec = self.store.load_run_spec(execution_id) or spec
         started = time.monotonic()
         writer_box: list[LogWriter] = []
 
@@ -334,40 +435,78 @@ class Engine:
     def _run_stages(self, run: _Run) -> tuple[str, str | None]:
         for stage in run.spec.stages():
             stopped = run.state.cancelled.is_set() or any(
-                result.status in STOPPING_STEP_STATES for result in run.results
+                result.status in STOPPING_STEP_STATES and not result.superseded
+                for result in run.results
             )
             if stopped:
                 for step in stage:
                     self._skip(run, step)
                 continue
-            if len(stage) == 1:
-                self._run_step_safely(run, stage[0])
+            group_name = (stage[0].parallel_group or "").strip()
+            if group_name:
+                self._run_group(
+                    run, stage, GroupControl(group_name, run.spec.groups.get(group_name))
+                )
             else:
-                threads = [
-                    threading.Thread(
-                        target=self._run_step_safely,
-                        args=(run, step),
-                        name=f"ansflow-exec-{run.spec.execution_id}-step-{step.step_id}",
-                        daemon=True,
-                    )
-                    for step in stage
-                ]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
+                self._run_step_safely(run, stage[0])
         return self._final_status(run)
+
+    def _run_group(self, run: _Run, stage: list[StepSpec], group: GroupControl) -> None:
+        """Start the group's steps together; its policy and timeout decide its end."""
+        timer: Deadline | None = None
+        if group.timeout is not None:
+
+            def time_out() -> None:
+                run.writer.write(
+                    None, f"parallel group {group.name!r} timed out after {group.timeout:g} s",
+                    "system",
+                )  # fmt: skip
+                group.time_out()
+
+            timer = self.monitor.call_later(group.timeout, time_out)
+        threads = [
+            threading.Thread(
+                target=self._run_step_safely,
+                args=(run, step, group),
+                name=f"ansflow-exec-{run.spec.execution_id}-step-{step.step_id}",
+                daemon=True,
+            )
+            for step in stage
+        ]
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if group.policy == SyncPolicy.WAIT_ANY:
+            with run.lock:
+                ids = {step.step_id for step in stage}
+                members = [r for r in run.results if r.step.step_id in ids]
+                # One success is the group's success: its other steps do not count.
+                if any(r.status == StepStatus.SUCCESS for r in members):
+                    for result in members:
+                        if result.status != StepStatus.SUCCESS:
+                            result.superseded = True
 
     def _final_status(self, run: _Run) -> tuple[str, str | None]:
         if run.state.cancelled.is_set():
             return ExecutionStatus.CANCELLED, "cancelled"
-        by_order = sorted(run.results, key=lambda r: (r.step.order, r.step.step_id))
+        counted = [result for result in run.results if not result.superseded]
+        by_order = sorted(counted, key=lambda r: (r.step.order, r.step.step_id))
         for result in by_order:
             if result.status == StepStatus.TIMEOUT:
                 return ExecutionStatus.TIMEOUT, f"step {result.step.name!r} {result.error}"
-        for result in by_order:
-            if result.status in (StepStatus.FAILED, StepStatus.CANCELLED):
-                return ExecutionStatus.FAILED, f"step {result.step.name!r} failed: {result.error}"
+        # A failure explains the end better than the steps cancelled because of it.
+        for status in (StepStatus.FAILED, StepStatus.CANCELLED):
+            for result in by_order:
+                if result.status == status:
+                    return (
+                        ExecutionStatus.FAILED,
+                        f"step {result.step.name!r} failed: {result.error}",
+                    )
         return ExecutionStatus.SUCCESS, None
 
     def _record(self, run: _Run, result: StepResult) -> None:
@@ -412,14 +551,18 @@ class Engine:
                 )
             )
 
-    def _run_step_safely(self, run: _Run, step: StepSpec) -> None:
+    def _run_step_safely(
+        self, run: _Run, step: StepSpec, group: GroupControl | None = None
+    ) -> None:
         """Run a step; a failure of the engine itself (the store is down) fails it."""
         try:
-            self._run_step(run, step)
+            self._run_step(run, step, group)
         except Exception as error:
             log.exception("step %s of execution %s failed", step.step_id, run.spec.execution_id)
             message = f"engine error: {type(error).__name__}: {error}"
             self._record(run, StepResult(step, StepStatus.FAILED, None, message))
+            if group is not None:
+                group.step_ended(step, StepStatus.FAILED)
             try:
                 self.store.step_finished(
                     run.spec.execution_id, step.step_id, StepStatus.FAILED, None, message
@@ -427,10 +570,14 @@ class Engine:
             except Exception:
                 log.exception("could not store the failure of step %s", step.step_id)
 
-    def _run_step(self, run: _Run, step: StepSpec) -> None:
+    def _run_step(self, run: _Run, step: StepSpec, group: GroupControl | None = None) -> None:
         execution_id = run.spec.execution_id
         state = run.state
         runner = self.runners.create(step.step_type)
+        if runner is not None and group is not None and not group.attach(step.step_id, runner):
+            # Its group ended before it could start (a sibling won, failed, timed out).
+            self._end_unstarted(run, step, group, runner)
+            return
         if runner is None or not state.add_runner(runner):
             if runner is None:
                 error = f"no runner is installed for step type {step.step_type!r}"
@@ -441,6 +588,9 @@ class Engine:
                 self._publish_step(run, step, StepStatus.FAILED, None, error)
             else:
                 self._skip(run, step)
+            if group is not None:
+                group.detach(step.step_id)
+                group.step_ended(step, run.statuses.get(step.step_id, StepStatus.SKIPPED))
             return
         with run.lock:
             run.statuses[step.step_id] = StepStatus.RUNNING
@@ -490,12 +640,32 @@ class Engine:
             if timer is not None:
                 timer.cancel()
             state.remove_runner(runner)
+            if group is not None:
+                group.detach(step.step_id)
             _quietly(runner.cleanup, "cleanup")
 
         status, error = self._step_status(outcome, timed_out.is_set(), state, timeout)
+        superseded = False
+        stopped_by_group = group.outcome_for(step.step_id) if group is not None else None
+        if stopped_by_group is not None and status != StepStatus.SUCCESS:
+            status, error, superseded = stopped_by_group
         self.store.step_finished(execution_id, step.step_id, status, outcome.exit_code, error)
-        self._record(run, StepResult(step, status, outcome.exit_code, error))
+        self._record(run, StepResult(step, status, outcome.exit_code, error, superseded))
         self._publish_step(run, step, status, outcome.exit_code, error)
+        if group is not None:
+            group.step_ended(step, status)
+
+    def _end_unstarted(
+        self, run: _Run, step: StepSpec, group: GroupControl, runner: StepRunner
+    ) -> None:
+        """A group step that never started because its group had ended already."""
+        ended = group.outcome_for(step.step_id)
+        assert ended is not None
+        status, error, superseded = ended
+        _quietly(runner.cleanup, "cleanup")
+        self.store.step_finished(run.spec.execution_id, step.step_id, status, None, error)
+        self._record(run, StepResult(step, status, None, error, superseded))
+        self._publish_step(run, step, status, None, error)
 
     @staticmethod
     def _step_status(

@@ -45,6 +45,34 @@ def is_final(status: str | None) -> bool:
     return status in ExecutionStatus.FINAL
 
 
+class SyncPolicy:
+    """How a parallel group's stage ends (AnsFlow's ``sync_policy``).
+
+    ``wait_all``: when every step has ended; ``wait_any``: when the first step
+    succeeds (the others are cancelled, and the group succeeded); ``fail_fast``: when
+    the first step fails (the others are cancelled).
+    """
+
+    WAIT_ALL = "wait_all"
+    WAIT_ANY = "wait_any"
+    FAIL_FAST = "fail_fast"
+
+    ALL = (WAIT_ALL, WAIT_ANY, FAIL_FAST)
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """A parallel group's rules, by the ``parallel_group`` name its steps carry.
+
+    :param timeout_seconds: the whole group's wall-clock limit; when it passes, the
+        steps still running end as ``timeout``.  ``None`` means no group limit.
+    """
+
+    name: str
+    sync_policy: str = SyncPolicy.WAIT_ALL
+    timeout_seconds: float | None = None
+
+
 @dataclass(frozen=True)
 class StepSpec:
     """One step to run.
@@ -82,6 +110,7 @@ class RunSpec:
         (``{"project_id": 3, "pipeline_id": 5}``), so subscribers can filter them.
     :param trigger: what started the run (``{"type": "webhook", "commit": ...,
         "ref": ...}``); steps see it as ``ANSFLOW_TRIGGER_*``/``ANSFLOW_COMMIT_SHA``...
+    :param groups: :class:`GroupSpec` of the parallel groups, by name.
     """
 
     execution_id: int
@@ -92,6 +121,8 @@ class RunSpec:
     pipeline_name: str = ""
     event_data: dict[str, Any] = field(default_factory=dict)
     trigger: dict[str, Any] = field(default_factory=dict)
+    #: The rules of parallel groups by name; a group not listed waits for all its steps.
+    groups: dict[str, GroupSpec] = field(default_factory=dict)
 
     def stages(self) -> list[list[StepSpec]]:
         """The steps grouped into stages that run one after another.

@@ -27,6 +27,7 @@ from ansflow_pyramid.identity.deferred import after_transaction
 from ansflow_pyramid.identity.models import RefreshToken, User
 from ansflow_pyramid.security import get_token_helper
 from ansflow_pyramid.security.tokens import ACCESS, REFRESH
+from ansflow_pyramid.sessions.ended import get_ended_notices
 
 
 class TokenInvalid(APIError):
@@ -74,14 +75,21 @@ def _stored(dbsession: Session, claims: dict[str, Any]) -> RefreshToken | None:
     return row
 
 
-def revoke_family(dbsession: Session, family: str) -> int:
-    """Revoke every live token of ``family``; returns how many."""
-    return dbsession.execute(
+def revoke_family(dbsession: Session, family: str, registry: Any = None) -> int:
+    """Revoke every live token of ``family``; returns how many.
+
+    With the application's ``registry``, live connections authenticated by the
+    family (WebSockets) are told once the transaction commits, and close.
+    """
+    count = dbsession.execute(
         update(RefreshToken)
         .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
+    if registry is not None:
+        get_ended_notices(registry).announce_after_commit(dbsession, families=(family,))
+    return count
 
 
 def revoke_family_later(request: Request, family: str) -> None:
@@ -90,7 +98,7 @@ def revoke_family_later(request: Request, family: str) -> None:
 
     def revoke(request: Request) -> None:
         with session_scope(request.registry["dbsession_factory"]) as dbsession:
-            revoke_family(dbsession, family)
+            revoke_family(dbsession, family, request.registry)
 
     after_transaction(request, revoke)
 

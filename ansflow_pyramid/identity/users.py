@@ -33,6 +33,7 @@ from ansflow_pyramid.identity.principals import user_principal
 from ansflow_pyramid.identity.schemas import ProfileUpdate, UserCreate, UserOut, UserUpdate
 from ansflow_pyramid.identity.services import UsernameTaken, create_user
 from ansflow_pyramid.sessions import get_session_store
+from ansflow_pyramid.sessions.ended import get_ended_notices
 
 USERNAME_TAKEN = "A user with that username already exists."
 
@@ -43,11 +44,15 @@ def end_sessions_and_tokens(request: Request, user: User) -> None:
     current = getattr(request.session, "id", None)
     store = get_session_store(request.registry)
     store.delete_for_user(request.dbsession, user.id, keep=current)
-    request.dbsession.execute(
+    families = request.dbsession.scalars(
         update(RefreshToken)
         .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=utcnow())
+        .returning(RefreshToken.family)
         .execution_options(synchronize_session=False)
+    ).all()
+    get_ended_notices(request.registry).announce_after_commit(
+        request.dbsession, families=set(families)
     )
 
 

@@ -84,11 +84,11 @@ def logout_view(context: Any, request: Request) -> dict[str, str]:
         claims = get_token_helper(request.registry).decode(body.refresh, REFRESH)
         if claims is None:
             raise TokenInvalid()
-        revoke_family(request.dbsession, str(claims["fam"]))
+        revoke_family(request.dbsession, str(claims["fam"]), request.registry)
         done = True
     identity = request.identity
     if identity is not None and identity.method == "jwt" and identity.claims.get("fam"):
-        revoke_family(request.dbsession, str(identity.claims["fam"]))
+        revoke_family(request.dbsession, str(identity.claims["fam"]), request.registry)
         done = True
     if getattr(request.session, "cookie_sent", False):
         # Also when the session is gone already: logging out twice is not an error.

@@ -12,6 +12,7 @@ from pyramid.config import Configurator
 from pyramid.tweens import EXCVIEW
 
 from ansflow_pyramid.security.secrets import ensure_secrets
+from ansflow_pyramid.sessions.ended import get_ended_notices
 from ansflow_pyramid.sessions.models import SessionRecord
 from ansflow_pyramid.sessions.store import (
     DBSession,
@@ -33,7 +34,7 @@ def get_session_store(registry: object) -> SessionStore:
 def includeme(config: Configurator) -> None:
     settings = config.get_settings()
     ensure_secrets(settings)
-    store = SessionStore(SessionConfig.from_settings(settings))
+    store = SessionStore(SessionConfig.from_settings(settings), get_ended_notices(config.registry))
     config.registry[REGISTRY_KEY] = store
     config.set_session_factory(session_factory_for(store))
     config.add_tween(

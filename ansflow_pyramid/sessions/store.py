@@ -41,6 +41,7 @@ from zope.interface import implementer
 
 from ansflow_pyramid.db import utcnow
 from ansflow_pyramid.db.joining import mark_session_changed
+from ansflow_pyramid.sessions.ended import EndedNotices
 from ansflow_pyramid.sessions.models import SessionRecord
 from ansflow_pyramid.sessions.signing import Signer, new_session_id
 from ansflow_pyramid.settings import as_bool, as_int
@@ -85,9 +86,12 @@ class SessionStore:
     zope.sqlalchemy the session changed, or the transaction would roll them back.
     """
 
-    def __init__(self, config: SessionConfig) -> None:
+    def __init__(self, config: SessionConfig, notices: EndedNotices | None = None) -> None:
         self.config = config
         self.signer = Signer(config.secret, "session-id")
+        #: Told (after the commit) which sessions were deleted, so that live
+        #: connections authenticated by them (WebSockets) close.
+        self.notices = notices or EndedNotices()
 
     # -- cookie ----------------------------------------------------------------------
     def cookie_id(self, request: Request) -> tuple[str | None, bool]:
@@ -190,22 +194,25 @@ class SessionStore:
     def delete(self, dbsession: Session, session_id: str) -> None:
         dbsession.execute(delete(TABLE).where(TABLE.c.id == session_id))
         mark_session_changed(dbsession)
+        self.notices.announce_after_commit(dbsession, session_ids=(session_id,))
+
+    def _delete_returning(self, dbsession: Session, statement: Any) -> int:
+        ids = list(dbsession.scalars(statement.returning(TABLE.c.id)))
+        mark_session_changed(dbsession)
+        self.notices.announce_after_commit(dbsession, session_ids=ids)
+        return len(ids)
 
     def delete_for_user(self, dbsession: Session, user_id: int, keep: str | None = None) -> int:
         """Delete every session of ``user_id`` (but ``keep``): password change, deactivation."""
         statement = delete(TABLE).where(TABLE.c.user_id == user_id)
         if keep is not None:
             statement = statement.where(TABLE.c.id != keep)
-        count = dbsession.execute(statement).rowcount
-        mark_session_changed(dbsession)
-        return count
+        return self._delete_returning(dbsession, statement)
 
     def prune(self, dbsession: Session, now: dt.datetime | None = None) -> int:
         """Delete expired rows; returns how many."""
         now = now or utcnow()
-        count = dbsession.execute(delete(TABLE).where(TABLE.c.expires_at <= now)).rowcount
-        mark_session_changed(dbsession)
-        return count
+        return self._delete_returning(dbsession, delete(TABLE).where(TABLE.c.expires_at <= now))
 
 
 def _json_copy(data: dict[str, Any]) -> dict[str, Any]:

@@ -89,6 +89,7 @@ def describe_resources(registry: Any) -> list[dict[str, Any]]:
                     }
                     for alias in declaration.aliases
                 ],
+                "protocol": declaration.protocol,
                 "views": _views(registry, declaration),
             }
         )

@@ -83,6 +83,8 @@ class ResourceDeclaration:
     node: PathNode | None = None
     #: False for pages that are not part of the API (HTML forms): left out of OpenAPI.
     in_openapi: bool = True
+    #: "http", or "websocket" for socket paths (served by the ASGI entry point).
+    protocol: str = "http"
 
     @property
     def path(self) -> str:
@@ -202,6 +204,35 @@ class ResourceRegistry:
         for klass in factory.__mro__:
             if klass in self.by_factory:
                 return self.by_factory[klass]
+        return None
+
+    def match(
+        self, path: str
+    ) -> tuple[ResourceDeclaration, dict[str, Any], AliasDeclaration | None] | None:
+        """The declaration bound exactly at ``path`` (canonical or alias), the values
+        captured on the way, and the alias used (None: canonical); None when no
+        declared resource sits there.  Used by servers that route outside Pyramid's
+        traversal (WebSockets); items of collections are not matched."""
+        node = self.root
+        captures: dict[str, Any] = {}
+        for raw in path.split("/"):
+            if raw == "":
+                continue
+            child = node.children.get(raw)
+            if child is None:
+                segment = node.wildcard_segment
+                if node.wildcard is None or segment is None or node.wildcard.item_of is not None:
+                    return None
+                try:
+                    captures[str(segment.capture)] = segment.convert(raw)
+                except (ValueError, TypeError):
+                    return None
+                child = node.wildcard
+            node = child
+        if node.canonical is not None:
+            return node.canonical, captures, None
+        if node.alias is not None:
+            return node.alias.target, captures, node.alias
         return None
 
     def __iter__(self) -> Iterator[ResourceDeclaration]:

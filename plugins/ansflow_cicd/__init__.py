@@ -20,6 +20,7 @@ from ansflow_cicd.resources import (
     StepExecutionCollection,
     ToolCollection,
     lookup_tool,
+    lookup_tools,
 )
 from ansflow_cicd.schemas import (
     CheckOut,
@@ -59,7 +60,7 @@ def includeme(config: Configurator) -> None:
             default_base_url=tool_type.default_base_url,
             validate=tool_type.validate,
         )
-    config.set_pipeline_tool_lookup(lookup_tool)
+    config.set_pipeline_tool_lookup(lookup_tool, lookup_tools)
     config.add_migrations("ansflow_cicd:migrations")
 
     # -- tools
@@ -144,7 +145,9 @@ def includeme(config: Configurator) -> None:
         description="Git server credentials of the current user (secrets write-only).",
     )
     config.add_api_action(GitCredentialCollection, "test_connection", test_git_credential)
+    config.include("ansflow_cicd.atomic_steps")
 
     # -- running executions: the engine's store, live streams (see engine_store, streams)
     config.include("ansflow_cicd.engine_store")
     config.include("ansflow_cicd.streams")
+    config.include("ansflow_cicd.sockets")

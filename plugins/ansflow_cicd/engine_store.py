@@ -23,6 +23,7 @@ from sqlalchemy import bindparam, case, exists, insert, select, update
 from sqlalchemy.orm import Session
 
 from ansflow_cicd.executions import PIPELINE_STATUS_FOR
+from ansflow_cicd.group_rules import group_specs
 from ansflow_cicd.logs import append_lines, last_number, read_lines
 from ansflow_cicd.models import Execution, ExecutionLogLine, StepExecution
 from ansflow_pyramid.db import utcnow
@@ -123,6 +124,7 @@ class SqlExecutionStore(ExecutionStore):
         config = pipeline.get("config") or {}
         environment = config.get("environment") if isinstance(config, dict) else None
         return RunSpec(
+            groups=group_specs(definition.get("parallel_groups")),
             execution_id=execution_id,
             steps=tuple(steps),
             parameters=dict(row.parameters or {}),

@@ -28,6 +28,7 @@ from pyramid.request import Request
 from sqlalchemy import case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
+from ansflow_cicd.group_rules import snapshot_parallel_groups
 from ansflow_cicd.logs import append_lines
 from ansflow_cicd.models import (
     EXECUTION_STATUSES,
@@ -96,6 +97,7 @@ def snapshot_definition(pipeline: Pipeline, tool: Tool | None) -> dict[str, Any]
             {name: getattr(step, name) for name in STEP_SNAPSHOT_FIELDS}
             for step in sorted(pipeline.steps, key=lambda s: (s.order, s.id))
         ],
+        "parallel_groups": snapshot_parallel_groups(pipeline),
     }
 
 

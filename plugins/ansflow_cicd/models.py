@@ -17,7 +17,7 @@ from typing import Any
 
 # The foreign keys below name these plugins' tables: their models must be loaded.
 import ansflow_pipelines.models  # noqa: F401
-import ansflow_projects.models  # noqa: F401
+import ansflow_projects.models
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -57,6 +57,10 @@ class Tool(TimestampMixin, Base):
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
+
+    # Loaded with the tool (a join, not a query per row): documents show their names.
+    project: Mapped[ansflow_projects.models.Project] = relationship(lazy="joined", innerjoin=True)
+    created_by: Mapped[User | None] = relationship(lazy="joined")
 
     @property
     def has_token(self) -> bool:

@@ -27,11 +27,16 @@ from ansflow_projects.acl import (
 )
 from ansflow_projects.fields import does_not_exist
 from ansflow_projects.models import Project, ProjectMembership
-from ansflow_projects.resources import ProjectScopedCollection, ProjectScopedItem
+from ansflow_projects.resources import (
+    PROJECT_RESOURCE_PERMISSIONS,
+    ProjectScopedCollection,
+    ProjectScopedItem,
+)
 from pydantic import BaseModel, TypeAdapter
 from pyramid.authorization import ALL_PERMISSIONS, DENY_ALL, Allow
 from sqlalchemy import Select, and_, bindparam, or_, select, update
 
+from ansflow_cicd.execution_updates import ExecutionUpdate, update_execution
 from ansflow_cicd.executions import create_execution
 from ansflow_cicd.logs import DETAIL_MAX_LINES, first_lines
 from ansflow_cicd.models import (
@@ -61,6 +66,7 @@ from ansflow_cicd.schemas import (
     ToolCreate,
     ToolFields,
     ToolOut,
+    label,
 )
 from ansflow_cicd.secrets import get_secret_box
 from ansflow_cicd.tooltypes import tool_types
@@ -178,6 +184,18 @@ class ToolCollection(ProjectScopedCollection):
     default_ordering = ("name",)
     search_fields = (Tool.name, Tool.base_url)
 
+    def serialize(self, obj: Any) -> dict[str, Any]:
+        return self.serialize_many([obj])[0]
+
+    def serialize_many(self, rows: list[Any]) -> list[dict[str, Any]]:
+        known = tool_types(self.request.registry)
+        for row in rows:
+            tool_type = known.get(row.tool_type)
+            row.tool_type_display = (
+                tool_type.label if tool_type is not None else label(row.tool_type)
+            )
+        return [ToolOut.model_validate(row).model_dump(mode="json") for row in rows]
+
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, ToolCreate)
         self.require_project(data.project)
@@ -197,6 +215,13 @@ def lookup_tool(request: Any, tool_id: int) -> ToolRef | None:
     query = select(Tool.id, Tool.name, Tool.tool_type, Tool.project_id).where(Tool.id == tool_id)
     row = request.dbsession.execute(restrict_to_visible(request, query, Tool.project_id)).first()
     return ToolRef(*row) if row is not None else None
+
+
+def lookup_tools(request: Any, tool_ids: list[int]) -> dict[int, ToolRef]:
+    """Batch form of :func:`lookup_tool`: the visible tools among ``tool_ids``."""
+    query = select(Tool.id, Tool.name, Tool.tool_type, Tool.project_id).where(Tool.id.in_(tool_ids))
+    rows = request.dbsession.execute(restrict_to_visible(request, query, Tool.project_id))
+    return {row.id: ToolRef(*row) for row in rows}
 
 
 # -- executions -------------------------------------------------------------------
@@ -381,6 +406,11 @@ class ExecutionItem(ProjectScopedItem):
     def serialize(self) -> dict[str, Any]:
         return execution_detail(self.dbsession, self.loaded)
 
+    def update(self, data: BaseModel, partial: bool) -> Any:
+        # What may change is decided in one place (see ansflow_cicd.execution_updates).
+        body = data.model_dump(exclude_unset=True)
+        return update_execution(self.dbsession, self.obj, body, self.serialize())
+
 
 class ExecutionCollection(ProjectScopedCollection):
     """``/api/v1/cicd/executions/``: runs of pipelines; the list is newest first.
@@ -397,7 +427,10 @@ class ExecutionCollection(ProjectScopedCollection):
     create_schema = ExecutionCreate
     create_permission = "run"
     collection_methods = ("GET", "POST")
-    item_methods = ("GET",)
+    item_methods = ("GET", "PUT", "PATCH")
+    update_schema = ExecutionUpdate
+    # Changing a pending run's parameters is part of running it.
+    method_permissions = {**PROJECT_RESOURCE_PERMISSIONS, "PUT": "run", "PATCH": "run"}
     filters = {
         "project_id": Filter(Execution.project_id, python_type=int),
         "project": Filter(Execution.project_id, python_type=int),

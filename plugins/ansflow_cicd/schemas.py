@@ -29,6 +29,8 @@ STATUS_LABELS = {
     "unknown": "Unknown",
     "error": "Error",
 }
+#: Tool statuses in which a tool counts as active (connected).
+ACTIVE_TOOL_STATUSES = ("authenticated", "needs_auth")
 TRIGGER_LABELS = {"manual": "Manual", "webhook": "Webhook", "schedule": "Schedule", "api": "API"}
 
 TriggerType = Literal["manual", "webhook", "schedule", "api"]
@@ -64,6 +66,10 @@ class ToolOut(ReadSchema):
     status: str
     last_health_check: dt.datetime | None
     created_by: int | None = Field(validation_alias="created_by_id")
+    project_obj: Any = Field(default=None, validation_alias="project", exclude=True)
+    creator: Any = Field(default=None, validation_alias="created_by", exclude=True)
+    #: The tool type's label from the tool type registry (set by the collection).
+    tool_type_display: str | None = None
     created_at: dt.datetime
     updated_at: dt.datetime
 
@@ -71,6 +77,28 @@ class ToolOut(ReadSchema):
     @property
     def status_display(self) -> str:
         return label(self.status)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_active(self) -> bool:
+        """Whether the tool answers: AnsFlow counts a tool that refuses the credentials
+        as connected too (it is there; it needs a token)."""
+        return self.status in ACTIVE_TOOL_STATUSES
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def detailed_status(self) -> str:
+        return self.status
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def project_name(self) -> str | None:
+        return self.project_obj.name if self.project_obj is not None else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def created_by_username(self) -> str | None:
+        return self.creator.username if self.creator is not None else None
 
 
 class ToolFields(BaseModel):
@@ -96,11 +124,16 @@ class LocalExecutorRequest(BaseModel):
 
 
 class CheckOut(BaseModel):
+    """The outcome of ``health_check/`` and ``test_connection/``; ``is_healthy`` and
+    ``detailed_status`` are the names AnsFlow's client reads."""
+
     tool_id: int
     status: str
     status_display: str
     healthy: bool
+    is_healthy: bool
     success: bool
+    detailed_status: str
     message: str
     last_health_check: dt.datetime | None
 

@@ -38,7 +38,6 @@ from ansflow_cicd.schemas import (
     CheckOut,
     LocalExecutorRequest,
     RunRequest,
-    ToolOut,
     label,
     seconds_between,
 )
@@ -254,7 +253,9 @@ def _record_check(request: Request, tool: Tool) -> dict[str, Any]:
         status=result.status,
         status_display=label(result.status),
         healthy=result.healthy,
+        is_healthy=result.healthy,
         success=result.healthy,
+        detailed_status=result.status,
         message=result.message,
         last_health_check=tool.last_health_check,
     ).model_dump(mode="json")
@@ -287,7 +288,7 @@ def create_local_executor(context: ToolCollection, request: Request) -> dict[str
         )
         request.response.status = 201
         request.response.headers["Location"] = request.resource_url(context.item_for(tool))
-    return ToolOut.model_validate(tool).model_dump(mode="json")
+    return context.serialize(tool)
 
 
 # -- git credentials --------------------------------------------------------------

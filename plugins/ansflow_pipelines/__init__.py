@@ -15,8 +15,10 @@ from ansflow_pipelines.extensions import (
     add_step_type,
     set_pipeline_tool_lookup,
 )
-from ansflow_pipelines.resources import PipelineCollection
+from ansflow_pipelines.parallel_groups import ParallelGroupCollection
+from ansflow_pipelines.resources import PipelineCollection, count_pipelines
 from ansflow_pipelines.schemas import CloneRequest, ExportDocument, ImportRequest, PipelineOut
+from ansflow_pipelines.step_rules import BUILTIN_CHECKS
 from ansflow_pipelines.views import (
     clone_pipeline,
     export_pipeline,
@@ -30,13 +32,20 @@ def includeme(config: Configurator) -> None:
     config.add_directive("add_step_type", add_step_type)
     config.add_directive("set_pipeline_tool_lookup", set_pipeline_tool_lookup)
     for name in BUILTIN_STEP_TYPES:
-        config.add_step_type(name)
+        config.add_step_type(name, check=BUILTIN_CHECKS.get(name))
+    config.add_project_count("pipeline_count", count_pipelines)
     config.add_migrations("ansflow_pipelines:migrations")
     config.add_api_resource(
         "pipelines.pipelines",
         PipelineCollection,
         path="/api/v1/pipelines/pipelines",
         description="Pipelines and their ordered steps.",
+    )
+    config.add_api_resource(
+        "pipelines.parallel_groups",
+        ParallelGroupCollection,
+        path="/api/v1/pipelines/parallel-groups",
+        description="Parallel groups of pipeline steps and how their stage ends.",
     )
     config.add_api_action(
         PipelineCollection,

@@ -88,3 +88,32 @@ class PipelineStep(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     pipeline: Mapped[Pipeline] = relationship(back_populates="steps")
+
+
+SYNC_POLICIES = ("wait_all", "wait_any", "fail_fast")
+
+
+class ParallelGroup(TimestampMixin, Base):
+    """Steps that run together, and how their stage ends.
+
+    A step belongs to the group whose ``id`` its ``parallel_group`` names (AnsFlow's
+    editor makes the id, e.g. ``parallel_group_1700000000000``, so it is a string).
+    ``sync_policy``: ``wait_all`` waits for every step; ``wait_any`` continues when
+    the first step succeeds (the others are cancelled); ``fail_fast`` cancels the
+    others at the first failure.  ``timeout_seconds`` ends the whole group as
+    ``timeout`` (null: no limit but the steps' own).
+    """
+
+    __tablename__ = "pipeline_parallel_groups"
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    pipeline_id: Mapped[int] = mapped_column(
+        ForeignKey("pipelines.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    sync_policy: Mapped[str] = mapped_column(String(16), default="wait_all")
+    timeout_seconds: Mapped[int | None] = mapped_column(default=None)
+
+    def __repr__(self) -> str:
+        return f"<ParallelGroup {self.id!r} of pipeline {self.pipeline_id}>"

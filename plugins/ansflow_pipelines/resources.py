@@ -17,8 +17,9 @@ from ansflow_projects.fields import does_not_exist
 from ansflow_projects.resources import ProjectScopedCollection, ProjectScopedItem
 from pydantic import BaseModel
 from pyramid.request import Request
+from sqlalchemy import func, select
 
-from ansflow_pipelines.extensions import step_types, tool_lookup
+from ansflow_pipelines.extensions import lookup_tools, step_types, tool_lookup
 from ansflow_pipelines.models import EXECUTION_MODES, PIPELINE_STATUSES, Pipeline, PipelineStep
 from ansflow_pipelines.schemas import PipelineCreate, PipelineFields, PipelineOut, StepIn
 from ansflow_pyramid.api import Filter, ValidationFailed
@@ -147,8 +148,30 @@ class PipelineCollection(ProjectScopedCollection):
     default_ordering = ("-created_at",)
     search_fields = (Pipeline.name, Pipeline.description)
 
+    def serialize(self, obj: Any) -> dict[str, Any]:
+        return self.serialize_many([obj])[0]
+
+    def serialize_many(self, rows: list[Any]) -> list[dict[str, Any]]:
+        # The tools of the whole page in one lookup (the cicd plugin owns tools).
+        tools = lookup_tools(self.request, sorted({r.execution_tool_id for r in rows} - {None}))
+        for row in rows:
+            tool = tools.get(row.execution_tool_id)
+            row.execution_tool_name = tool.name if tool is not None else None
+            row.execution_tool_type = tool.tool_type if tool is not None else None
+        return [PipelineOut.model_validate(row).model_dump(mode="json") for row in rows]
+
     def create(self, data: BaseModel) -> Any:
         assert isinstance(data, PipelineCreate)
         self.require_project(data.project)
         values = data.model_dump(exclude={"project", "steps"})
         return build_pipeline(self.request, data.project, values, data.steps or [])
+
+
+def count_pipelines(dbsession: Any, project_ids: list[int]) -> dict[int, int]:
+    """``pipeline_count`` of projects (see ``config.add_project_count``)."""
+    rows = dbsession.execute(
+        select(Pipeline.project_id, func.count())
+        .where(Pipeline.project_id.in_(project_ids))
+        .group_by(Pipeline.project_id)
+    )
+    return {project_id: int(count) for project_id, count in rows}

@@ -8,7 +8,7 @@ Shows: nested read schemas (a pipeline with its ordered steps), nested write sch
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from ansflow_projects.fields import (
     Bool,
@@ -19,7 +19,7 @@ from ansflow_projects.fields import (
     Name,
     Text,
 )
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field
 
 ExecutionMode = Literal["local", "remote", "hybrid"]
 #: At most this many steps in one pipeline.
@@ -60,6 +60,9 @@ class PipelineOut(ReadSchema):
     created_by: int | None = Field(validation_alias="created_by_id")
     created_by_user: Any = Field(default=None, validation_alias="created_by", exclude=True)
     execution_tool: int | None = Field(validation_alias="execution_tool_id")
+    #: The tool's name and type, looked up when read (null without a tool).
+    execution_tool_name: str | None = None
+    execution_tool_type: str | None = None
     tool_job_name: str
     tool_job_config: dict[str, Any]
     execution_mode: str
@@ -160,3 +163,50 @@ class ImportRequest(ExportDocument):
 
     project: Id
     name: Name | None = None
+
+
+# -- parallel groups ----------------------------------------------------------------
+SyncPolicy = Literal["wait_all", "wait_any", "fail_fast"]
+#: Group ids appear in URLs: letters, digits and ``_.-`` only.
+GroupId = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.\-]+$")
+]
+
+
+class ParallelGroupOut(ReadSchema):
+    """A parallel group; ``steps`` are the ids of the pipeline's steps in it."""
+
+    id: str
+    name: str
+    description: str
+    pipeline: int = Field(validation_alias="pipeline_id")
+    sync_policy: str
+    timeout_seconds: int | None
+    steps: list[int] = Field(default_factory=list, validation_alias="step_ids")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sync_policy_display(self) -> str:
+        return self.sync_policy.replace("_", " ").title()
+
+
+class ParallelGroupFields(BaseModel):
+    """The writable fields of a parallel group.  ``steps``, when given, is the whole
+    list of the pipeline's steps (by id) in the group: listed steps join it, the
+    group's other steps leave it.  ``pipeline`` may be sent back but not changed."""
+
+    name: Name
+    description: Text(10_000) = ""
+    sync_policy: SyncPolicy = "wait_all"
+    timeout_seconds: BoundedInt(1, 7 * 24 * 3600) | None = None
+    steps: list[Id] | None = Field(default=None, max_length=MAX_STEPS)
+    pipeline: Id | None = None
+
+
+class ParallelGroupCreate(ParallelGroupFields):
+    """A new group of ``pipeline``; ``id`` is made up when not given."""
+
+    id: GroupId | None = None
+    pipeline: Id  # type: ignore[assignment]

@@ -28,10 +28,12 @@ from ansflow_projects.schemas import (
     MembershipOut,
     RemoveMember,
 )
+from ansflow_projects.summaries import add_project_count
 from ansflow_projects.views import add_environment, add_member, list_environments, remove_member
 
 
 def includeme(config: Configurator) -> None:
+    config.add_directive("add_project_count", add_project_count)
     config.add_migrations("ansflow_projects:migrations")
     config.add_api_resource(
         "projects.projects",

@@ -33,6 +33,7 @@ from pyramid.request import Request
 from sqlalchemy import Select, bindparam, false, or_, select
 
 from ansflow_projects.fields import does_not_exist
+from ansflow_projects.interfaces import Actor
 from ansflow_projects.models import Project, ProjectMembership
 from ansflow_pyramid.api import APIError, ValidationFailed
 from ansflow_pyramid.identity import AUTHENTICATED, SUPERUSERS, user_principal
@@ -180,21 +181,45 @@ def is_unrestricted(request: Request) -> bool:
     return identity is not None and identity.is_superuser
 
 
+def actor_of(request: Request) -> Actor:
+    """The :class:`Actor` a request's services act for."""
+    identity = getattr(request, "identity", None) if has_security_policy(request) else None
+    return Actor(
+        user_id=identity.user_id if identity is not None else None,
+        username=identity.username if identity is not None else "anonymous",
+        unrestricted=is_unrestricted(request),
+    )
+
+
+def visible_project_ids_for(actor: Actor) -> Select[Any] | None:
+    """A select of the ids of projects ``actor`` may view; None when unrestricted."""
+    if actor.unrestricted:
+        return None
+    if actor.user_id is None:
+        return select(Project.id).where(false())
+    memberships = select(ProjectMembership.project_id).where(
+        ProjectMembership.user_id == actor.user_id
+    )
+    return select(Project.id).where(
+        or_(
+            Project.visibility.in_(SHARED_VISIBILITIES),
+            Project.owner_id == actor.user_id,
+            Project.id.in_(memberships),
+        )
+    )
+
+
+def restrict_to_visible_for(actor: Actor, query: Select[Any], column: Any) -> Select[Any]:
+    """Narrow ``query`` to rows whose project (``column``) ``actor`` may view."""
+    visible = visible_project_ids_for(actor)
+    return query if visible is None else query.where(column.in_(visible))
+
+
 def visible_project_ids(request: Request) -> Select[Any] | None:
     """A select of the ids of projects the caller may view; None when unrestricted."""
     if is_unrestricted(request):
         return None
-    user_id = current_user_id(request)
-    if user_id is None:
-        return select(Project.id).where(false())
-    memberships = select(ProjectMembership.project_id).where(ProjectMembership.user_id == user_id)
-    return select(Project.id).where(
-        or_(
-            Project.visibility.in_(SHARED_VISIBILITIES),
-            Project.owner_id == user_id,
-            Project.id.in_(memberships),
-        )
-    )
+    return visible_project_ids_for(actor_of(request))
 
 
 def restrict_to_visible(request: Request, query: Select[Any], column: Any) -> Select[Any]:

@@ -19,6 +19,7 @@ from ansflow_projects.acl import (
     COLLECTION_ACL,
     AuthenticatedLookup,
     ProjectScopedACL,
+    actor_of,
     current_user_id,
     forget_project_acl,
     project_acl,
@@ -37,6 +38,7 @@ from ansflow_projects.schemas import (
     ProjectCreate,
     ProjectOut,
 )
+from ansflow_projects.summaries import attach_project_summaries, project_counters
 from ansflow_pyramid.api import Filter, ModelCollection, ModelItem, ValidationFailed
 
 #: Permissions of the default views of project resources.  Writes to project children
@@ -138,6 +140,19 @@ class ProjectCollection(AuthenticatedLookup, ModelCollection):
 
     def base_query(self) -> Select[Any]:
         return restrict_to_visible(self.request, select(Project), Project.id)
+
+    def serialize(self, obj: Any) -> dict[str, Any]:
+        return self.serialize_many([obj])[0]
+
+    def serialize_many(self, rows: list[Any]) -> list[dict[str, Any]]:
+        # Members and counts for the whole page at once: a constant number of queries.
+        attach_project_summaries(
+            self.dbsession,
+            rows,
+            actor_of(self.request),
+            project_counters(self.request.registry),
+        )
+        return [ProjectOut.model_validate(row).model_dump(mode="json") for row in rows]
 
     def create(self, data: BaseModel) -> Any:
         """Create the project; the creator becomes its owner (and an owner member)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, computed_field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, RootModel, computed_field
 
 from ansflow_projects.fields import Bool, Id, JSONObject, Name, Text
 
@@ -24,7 +24,35 @@ class ReadSchema(BaseModel):
 
 
 # -- projects ---------------------------------------------------------------------
+class UserBrief(ReadSchema):
+    """A user as nested in other documents (AnsFlow's ``UserSerializer``)."""
+
+    id: int
+    username: str
+    email: str
+    first_name: str
+    last_name: str
+
+
+class ProjectMember(ReadSchema):
+    """A membership as nested in a project (``members``)."""
+
+    id: int
+    user: UserBrief
+    role: str
+    created_at: dt.datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def role_display(self) -> str:
+        return self.role.capitalize()
+
+
 class ProjectOut(ReadSchema):
+    """A project.  ``owner`` is the owner as a user object; ``members`` lists the
+    memberships to the project's own members only (empty for other readers);
+    ``member_count`` and ``pipeline_count`` are counted when read, never stored."""
+
     id: int
     name: str
     description: str
@@ -33,15 +61,23 @@ class ProjectOut(ReadSchema):
     default_branch: str
     is_active: bool
     settings: dict[str, Any]
-    owner: int | None = Field(validation_alias="owner_id")
-    owner_user: Any = Field(default=None, validation_alias="owner", exclude=True)
+    #: The owner; its ``email`` is empty for readers who are not members.
+    owner: UserBrief | None = Field(validation_alias=AliasChoices("owner_shown", "owner"))
+    members: list[ProjectMember] = Field(default_factory=list)
+    member_count: int = 0
+    pipeline_count: int = 0
     created_at: dt.datetime
     updated_at: dt.datetime
 
     @computed_field  # type: ignore[prop-decorator]
     @property
+    def owner_id(self) -> int | None:
+        return self.owner.id if self.owner is not None else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
     def owner_username(self) -> str | None:
-        return self.owner_user.username if self.owner_user is not None else None
+        return self.owner.username if self.owner is not None else None
 
 
 class ProjectCreate(BaseModel):

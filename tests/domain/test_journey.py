@@ -12,7 +12,7 @@ def test_journey_from_user_to_retried_execution(api, dbsession):
     bob_id = api.user("bob")
 
     project = make_project(alice, "Shop", description="the web shop", visibility="private")
-    assert project["owner"] == alice.user_id
+    assert project["owner"]["id"] == alice.user_id
     assert project["owner_username"] == "alice"
 
     member = add_member(alice, project["id"], bob_id, "developer")

@@ -20,7 +20,7 @@ def test_creator_becomes_owner_member_and_names_are_unique(api):
     assert renamed["name"] == "Gamma"
     # The owner is read-only: a body naming another owner changes nothing.
     patched = alice.patch(f"/api/v1/projects/projects/{other['id']}/", {"owner": 999}).json
-    assert patched["owner"] == alice.user_id
+    assert patched["owner"]["id"] == alice.user_id
 
 
 def test_membership_roles_change_what_members_may_do(api):
