@@ -44,6 +44,8 @@ requires = [
     "uvicorn>=0.30",
     "websockets>=13",
     "httptools>=0.6",
+    # The GitLab CI and GitHub Actions plugins write .gitlab-ci.yml and workflow files.
+    "PyYAML>=6.0",
 ]
 
 tests_require = [

@@ -91,7 +91,7 @@ class RemoteTarget:
     """Where and how an execution runs remotely (from the pipeline's snapshot).
 
     :param mode: ``remote`` (every step on the tool) or ``hybrid`` (the steps marked
-        for the tool there, the others locally).
+        for the tool; see :func:`remote_steps`).
     :param job_name: the remote job/workflow the pipeline maps to (a Jenkins job, a
         GitHub workflow file name); empty lets the backend derive one.
     :param job_config: tool-specific settings of the pipeline (``ref``, ...).
@@ -235,10 +235,11 @@ class RemoteBackend(abc.ABC):
         """Create or update the remote definition (idempotent)."""
 
     @abc.abstractmethod
-    def trigger(self, context: RemoteRunContext) -> RemoteRunHandle:
-        """Start the run and identify it.  Called again after a restart that
-        happened before the handle was stored: use ``context.dispatch_token`` to find
-        a run already started instead of starting a second one."""
+    def trigger(self, context: RemoteRunContext, attempt: int = 1) -> RemoteRunHandle:
+        """Start the run and identify it.  ``attempt`` > 1 means an earlier attempt
+        may have started it before its handle was stored (a restart, a timeout): use
+        ``context.dispatch_token`` to find that run instead of starting a second one.
+        On the first attempt there is nothing to find, and looking costs requests."""
 
     @abc.abstractmethod
     def observe(self, context: RemoteRunContext, handle: RemoteRunHandle) -> RemoteObservation:

@@ -412,8 +412,14 @@ class ObservationScheduler:
         if run.cancel_requested:
             self._finish(run, loaded, ExecutionStatus.CANCELLED, "cancelled", lines, [])
             return
+        # The attempt is stored before the tool is asked: should this process stop
+        # between the trigger and storing its handle, the next attempt looks for the
+        # run by its dispatch token instead of starting a second one.
+        run.trigger_attempts += 1
+        if self._save(run, [], self._next_interval(backend)) is None:
+            return
         backend.prepare(context)
-        handle = backend.trigger(context)
+        handle = backend.trigger(context, run.trigger_attempts)
         run.handle = handle
         run.phase = OBSERVE
         where = handle.external_url or handle.external_id

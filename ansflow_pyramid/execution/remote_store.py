@@ -84,6 +84,8 @@ class RemoteRun:
     remote_status: str = ""
     #: The tool's last status mapped onto AnsFlow's (``running``, ``success``...).
     observed_status: str = ""
+    #: How often triggering was attempted (stored before each attempt).
+    trigger_attempts: int = 0
     failures: int = 0
     failing_since: dt.datetime | None = None
     last_error: str = ""
@@ -109,6 +111,7 @@ class RemoteRun:
             "jobs": {key: job.as_json() for key, job in self.jobs.items()},
             "steps": dict(self.step_states),
             "observed_status": self.observed_status,
+            "trigger_attempts": self.trigger_attempts,
             "last_error": self.last_error,
         }
 
@@ -127,6 +130,7 @@ class RemoteRun:
         self.step_states = {str(k): str(v) for k, v in (data.get("steps") or {}).items()}
         self.last_error = str(data.get("last_error") or "")
         self.observed_status = str(data.get("observed_status") or "")
+        self.trigger_attempts = int(data.get("trigger_attempts") or 0)
 
 
 @dataclass(frozen=True)

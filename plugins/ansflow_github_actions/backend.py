@@ -168,10 +168,10 @@ class GitHubActionsBackend(RemoteBackend):
     def _handle(run_id: int, url: str, workflow: str) -> RemoteRunHandle:
         return RemoteRunHandle(str(run_id), url, {"run": run_id, "workflow": workflow})
 
-    def trigger(self, context: RemoteRunContext) -> RemoteRunHandle:
+    def trigger(self, context: RemoteRunContext, attempt: int = 1) -> RemoteRunHandle:
         client = self._client(context)
         workflow = self.workflow(context)
-        found = self._find(client, context)
+        found = self._find(client, context) if attempt > 1 else None
         if found is not None:
             return self._handle(int(found["id"]), str(found.get("html_url") or ""), workflow)
         inputs = {TOKEN_INPUT: context.dispatch_token}

@@ -108,10 +108,10 @@ class GitLabBackend(RemoteBackend):
                 f"AnsFlow: pipeline {context.spec.pipeline_name}",
             )
 
-    def trigger(self, context: RemoteRunContext) -> RemoteRunHandle:
+    def trigger(self, context: RemoteRunContext, attempt: int = 1) -> RemoteRunHandle:
         client = self._client(context)
         ref = self.ref(context)
-        for pipeline in client.pipelines(ref):
+        for pipeline in client.pipelines(ref) if attempt > 1 else ():
             variables = client.pipeline_variables(int(pipeline["id"]))
             if variables.get(TOKEN_VARIABLE) == context.dispatch_token:
                 return self._handle(pipeline)

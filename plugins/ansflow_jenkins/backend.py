@@ -93,10 +93,10 @@ class JenkinsBackend(RemoteBackend):
             )
 
     # -- trigger ---------------------------------------------------------------------------
-    def trigger(self, context: RemoteRunContext) -> RemoteRunHandle:
+    def trigger(self, context: RemoteRunContext, attempt: int = 1) -> RemoteRunHandle:
         client = self._client(context)
         job = context.job_name
-        found = self._find(client, job, context.dispatch_token)
+        found = self._find(client, job, context.dispatch_token) if attempt > 1 else None
         if found is not None:
             return found
         parameters = {key: value for key, value in context.spec.parameters.items()}

@@ -68,8 +68,12 @@ class ToolHTTP:
         self.auth = auth
 
     def url(self, path: str) -> str:
+        """``path`` under the base URL.  Absolute URLs the tool handed out (a queue
+        item's ``Location``, a ``Link: rel="next"``) are taken on the base URL's origin:
+        a tool must not be able to send our credentials to another host."""
         if path.startswith(("http://", "https://")):
-            return path
+            given, base = httpx.URL(path), httpx.URL(self.base_url)
+            return str(given.copy_with(scheme=base.scheme, host=base.host, port=base.port))
         return self.base_url + path
 
     def request(

@@ -62,7 +62,7 @@ def test_the_bus_follows_the_redis_setting(ansflow_settings, redis_url):
 
 
 def test_without_a_store_the_engine_says_what_is_missing(ansflow_settings):
-    # Without the cicd plugin and every plugin that builds on it (and would include it).
+    # Analytics, the CI tool plugins and triggers build on cicd and would include it again.
     config = configure(
         ansflow_settings,
         ansflow__exclude_plugins="cicd analytics remote jenkins gitlab_ci github_actions triggers",

@@ -136,3 +136,13 @@ def test_jenkins_tool_config_is_validated_and_tokens_never_echoed(alice, jenkins
     assert created["has_token"] is True
     assert "t" not in [created.get("token"), created.get("password")]
     assert "token" not in alice.get(f"/api/v1/cicd/tools/{created['id']}/")
+
+
+def test_urls_the_tool_hands_out_stay_on_the_tools_origin(remote_app):
+    from ansflow_remote.http import ToolHTTP
+
+    http = ToolHTTP(remote_app.registry, "http://127.0.0.1:8080/jenkins", "Jenkins")
+    assert http.url("http://evil.example:9/jenkins/queue/item/5/") == (
+        "http://127.0.0.1:8080/jenkins/queue/item/5/"
+    )
+    assert http.url("/api/json") == "http://127.0.0.1:8080/jenkins/api/json"

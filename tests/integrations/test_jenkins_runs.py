@@ -130,3 +130,44 @@ def test_bad_credentials_fail_the_execution_clearly(alice, jenkins):
     execution = alice.wait_final(alice.run(pipeline["id"])["id"])
     assert execution["status"] == "failed"
     assert "refused the credentials (HTTP 401)" in execution["error_message"]
+
+
+def test_jenkins_answering_5xx_for_too_long_fails_the_execution(alice, jenkins):
+    pipeline, _tool = jenkins_pipeline(alice, jenkins, [step("s", "echo up; sleep 30")])
+    created = alice.run(pipeline["id"])
+    assert alice.wait_for_line(created["id"], "up")
+    jenkins.fail_next(10_000, 502)
+    execution = alice.wait_final(created["id"], timeout=15)
+    assert execution["status"] == "failed"
+    assert "unavailable for" in execution["error_message"]
+    assert "HTTP 502" in execution["error_message"]
+
+
+def test_a_repeated_trigger_finds_the_build_it_started(remote_app, jenkins):
+    from ansflow_jenkins.backend import JenkinsBackend
+
+    from ansflow_pyramid.execution.remote import RemoteRunContext, RemoteTarget, RemoteTool
+    from ansflow_pyramid.execution.specs import RunSpec, StepSpec
+
+    spec = RunSpec(7, (StepSpec(1, "s", command="echo hi; sleep 1"),), pipeline_name="p")
+    context = RemoteRunContext(
+        execution_id=7,
+        tool=RemoteTool(1, "jenkins", jenkins.url, "admin", "api-token"),
+        target=RemoteTarget(1, "jenkins", job_name="again"),
+        spec=spec,
+        steps=spec.steps,
+        dispatch_token="ansflow-7-abc",
+        registry=remote_app.registry,
+    )
+    backend = JenkinsBackend(remote_app.registry)
+    backend.prepare(context)
+    first = backend.trigger(context)
+    # After a restart the same run is found, whether still queued or building.
+    assert backend.trigger(context, attempt=2).external_id == first.external_id
+    deadline = time.monotonic() + 5
+    while not jenkins.jobs["again"].builds and time.monotonic() < deadline:
+        backend.observe(context, first)  # the queue item becomes build #1
+        time.sleep(0.02)
+    again = backend.trigger(context, attempt=2)
+    assert again.data["build"] == 1
+    assert len(jenkins.queue) == 1 and list(jenkins.jobs["again"].builds) == [1]
