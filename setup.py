@@ -38,12 +38,15 @@ requires = [
     "rq>=1.16",
     "croniter>=6.0",
     "swagger-ui-py>=23.9",
-    "httpx>=0.27,<1",
     # The ASGI entry point (WebSockets next to the HTTP API): see ansflow_pyramid/sockets.
     "a2wsgi>=1.10",
     "uvicorn>=0.30",
     "websockets>=13",
     "httptools>=0.6",
+    "httpx>=0.27,<1",
+    # The Ansible plugin runs Ansible's own programs (ansible-playbook, ansible,
+    # ansible-inventory), installed next to the application's Python.
+    "ansible-core>=2.17",
     # The GitLab CI and GitHub Actions plugins write .gitlab-ci.yml and workflow files.
     "PyYAML>=6.0",
 ]

@@ -30,7 +30,10 @@ def test_the_local_executor_plugin_is_the_fallback_runner(ansflow_settings):
 
 def test_a_plugin_claims_a_step_type_and_two_claims_conflict(ansflow_settings):
     config = configure(ansflow_settings, ansflow__plugins="tests.engine.plugins.runner_a")
-    assert get_runner_registry(config.registry).owners["ansible"] == "tests.engine.plugins.runner_a"
+    assert (
+        get_runner_registry(config.registry).owners["docker_build"]
+        == "tests.engine.plugins.runner_a"
+    )
     with pytest.raises(ConfigurationConflictError) as caught:
         configure(
             ansflow_settings,
@@ -62,10 +65,12 @@ def test_the_bus_follows_the_redis_setting(ansflow_settings, redis_url):
 
 
 def test_without_a_store_the_engine_says_what_is_missing(ansflow_settings):
-    # Analytics, the CI tool plugins and triggers build on cicd and would include it again.
+    # Analytics, ansible, the CI tool plugins and triggers build on cicd and would include it.
     config = configure(
         ansflow_settings,
-        ansflow__exclude_plugins="cicd analytics remote jenkins gitlab_ci github_actions triggers",
+        ansflow__exclude_plugins=(
+            "cicd analytics ansible remote jenkins gitlab_ci github_actions triggers"
+        ),
     )
     with pytest.raises(NoExecutionStore, match="set_execution_store"):
         get_execution_store(config.registry)
