@@ -37,6 +37,7 @@ requires = [
     "argon2-cffi>=23.1",
     "cryptography>=42",
     "rq>=1.16",
+    "croniter>=6.0",
     "swagger-ui-py>=23.9",
     # The ASGI entry point (WebSockets next to the HTTP API): see ansflow_pyramid/sockets.
     "a2wsgi>=1.10",

@@ -32,6 +32,7 @@ CORE_INCLUDES = (
     "ansflow_pyramid.security",
     "ansflow_pyramid.identity",
     "ansflow_pyramid.execution",
+    "ansflow_pyramid.pruning",
     "ansflow_pyramid.sockets",
 )
 

@@ -126,6 +126,8 @@ def ansflow_settings(ansflow_database_url: str) -> dict[str, Any]:
             # Executions stay pending, so API tests see deterministic states; tests of
             # the engine build an app with make_app(ansflow__dispatch="threads").
             "ansflow.dispatch": "none",
+            # Schedules run when a test ticks them with its own clock, never on their own.
+            "ansflow.scheduler": "off",
         }
     )
     return settings

@@ -363,12 +363,16 @@ def _action_operations(
             continue
         body = request or ({"type": "object"} if method not in SAFE else None)
         first, *others = action.success_statuses or (200,)
+        headers = [
+            {"name": header, "in": "header", "required": True, "schema": schema}
+            for header, schema in action.request_headers
+        ]
         operation = _operation(
             summary,
             tag,
             method,
             action.permission,
-            [],
+            headers,
             body,
             response,
             str(first),

@@ -1,5 +1,6 @@
 """``ansflow prune-sessions CONFIG``: delete expired sessions, refresh tokens and
-old failed-login records.  Run it from cron (daily is plenty)."""
+old failed-login records, then run the prune tasks plugins registered.  Run it from
+cron (daily is plenty)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from ansflow_pyramid.cli.bootstrap import load_registry
 from ansflow_pyramid.db import session_scope, utcnow
 from ansflow_pyramid.identity.models import RefreshToken
 from ansflow_pyramid.identity.throttle import DatabaseLoginThrottle, ThrottleConfig
+from ansflow_pyramid.pruning import prune_tasks
 from ansflow_pyramid.sessions import get_session_store
 
 
@@ -29,6 +31,12 @@ def run(args: argparse.Namespace) -> int:
         f"removed {sessions} expired sessions, {tokens} expired refresh tokens, "
         f"{failures} old failed-login records"
     )
+    # Plugins' history (webhook deliveries...), each task in its own transaction.
+    for name, task in prune_tasks(registry).items():
+        with session_scope(registry["dbsession_factory"]) as dbsession:
+            removed = task(registry, dbsession, utcnow())
+        counts = ", ".join(f"{count} {kind}" for kind, count in removed.items())
+        print(f"{name}: removed {counts or 'nothing'}")
     return 0
 
 

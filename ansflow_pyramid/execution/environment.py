@@ -57,6 +57,20 @@ PROTECTED_NAMES = frozenset(
     }
 )
 
+#: Variables describing what started the run, from ``RunSpec.trigger`` (a webhook's
+#: commit and ref, a schedule's id); set last, so neither parameters nor a step's own
+#: variables can fake them.
+TRIGGER_VARIABLES = {
+    "type": "ANSFLOW_TRIGGER_TYPE",
+    "commit": "ANSFLOW_COMMIT_SHA",
+    "ref": "ANSFLOW_REF",
+    "branch": "ANSFLOW_BRANCH",
+    "tag": "ANSFLOW_TAG",
+    "sender": "ANSFLOW_TRIGGER_SENDER",
+    "delivery_id": "ANSFLOW_DELIVERY_ID",
+    "schedule_id": "ANSFLOW_SCHEDULE_ID",
+}
+
 _VALID_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_]")
 
@@ -113,4 +127,8 @@ def step_environment(
             "ANSFLOW_WORKSPACE": str(workspace),
         }
     )
+    for key, name in TRIGGER_VARIABLES.items():
+        value = (spec.trigger or {}).get(key)
+        if value is not None and value != "":
+            env[name] = as_env_value(value)
     return env

@@ -108,6 +108,8 @@ class RunSpec:
         fresh one under ``ansflow.workspace_root``.
     :param event_data: added to every status and step event the engine publishes
         (``{"project_id": 3, "pipeline_id": 5}``), so subscribers can filter them.
+    :param trigger: what started the run (``{"type": "webhook", "commit": ...,
+        "ref": ...}``); steps see it as ``ANSFLOW_TRIGGER_*``/``ANSFLOW_COMMIT_SHA``...
     :param groups: :class:`GroupSpec` of the parallel groups, by name.
     """
 
@@ -118,6 +120,7 @@ class RunSpec:
     workspace: str = ""
     pipeline_name: str = ""
     event_data: dict[str, Any] = field(default_factory=dict)
+    trigger: dict[str, Any] = field(default_factory=dict)
     #: The rules of parallel groups by name; a group not listed waits for all its steps.
     groups: dict[str, GroupSpec] = field(default_factory=dict)
 

@@ -9,7 +9,7 @@ instead of one silently overriding the other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -208,6 +208,8 @@ def add_api_endpoint(
     response_schema: Any = None,
     media_type: str = "application/json",
     openapi: bool = True,
+    success_status: int | Sequence[int] = 200,
+    request_headers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> type[Endpoint]:
     """Register a single resource at ``path`` served by ``view`` (no collection, no items).
 
@@ -215,7 +217,10 @@ def add_api_endpoint(
     can be attached with ``config.add_view(context=...)``.  ``permission=None`` means
     the view is public; pass a permission name to check the ACL.  ``media_type`` is
     what successful responses carry, for the OpenAPI document; ``openapi=False``
-    leaves a page that is not part of the API (an HTML form) out of the document.
+    leaves a page that is not part of the API (an HTML form) out of the document;
+    ``success_status`` is the status of a successful call (``202`` for an endpoint
+    that accepts work), and ``request_headers`` the headers every call must carry
+    (name -> JSON schema: a webhook's signature), for the document too.
     """
     factory = type(f"Endpoint[{name}]", (Endpoint,), {"__doc__": description or view.__doc__})
     add_api_resource(config, name, factory, path, aliases=aliases, description=description)
@@ -230,6 +235,12 @@ def add_api_endpoint(
         request_schema=request_schema,
         response_schema=response_schema,
         media_type=media_type,
+        success_statuses=(
+            (success_status,) if isinstance(success_status, int) else tuple(success_status)
+        ),
+        request_headers=tuple(
+            (header, dict(schema)) for header, schema in (request_headers or {}).items()
+        ),
     )
 
     def record() -> None:

@@ -40,6 +40,8 @@ class ActionDeclaration:
     media_type: str = "application/json"
     #: The statuses a successful call answers with (for the OpenAPI document).
     success_statuses: tuple[int, ...] = (200,)
+    #: Headers every call must carry, ``(name, JSON schema)`` (for the OpenAPI document).
+    request_headers: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass

@@ -66,6 +66,8 @@ class SqlExecutionStore(ExecutionStore):
                     _executions.c.parameters,
                     _executions.c.project_id,
                     _executions.c.pipeline_id,
+                    _executions.c.trigger_type,
+                    _executions.c.trigger_data,
                 ).where(_executions.c.id == execution_id)
             ).first()
             if row is None:
@@ -104,6 +106,7 @@ class SqlExecutionStore(ExecutionStore):
             environment=dict(environment) if isinstance(environment, dict) else {},
             pipeline_name=str(pipeline.get("name") or ""),
             event_data={"project_id": row.project_id, "pipeline_id": row.pipeline_id},
+            trigger={"type": row.trigger_type, **(row.trigger_data or {})},
         )
 
     # -- the execution's state ---------------------------------------------------------

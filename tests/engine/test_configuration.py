@@ -65,10 +65,12 @@ def test_the_bus_follows_the_redis_setting(ansflow_settings, redis_url):
 
 
 def test_without_a_store_the_engine_says_what_is_missing(ansflow_settings):
-    # Analytics, ansible and the CI tool plugins build on cicd and would include it again.
+    # Analytics, ansible, the CI tool plugins and triggers build on cicd and would include it.
     config = configure(
         ansflow_settings,
-        ansflow__exclude_plugins="cicd analytics ansible remote jenkins gitlab_ci github_actions",
+        ansflow__exclude_plugins=(
+            "cicd analytics ansible remote jenkins gitlab_ci github_actions triggers"
+        ),
     )
     with pytest.raises(NoExecutionStore, match="set_execution_store"):
         get_execution_store(config.registry)
