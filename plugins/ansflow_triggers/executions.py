@@ -1,41 +1,34 @@
 """The one place where triggers create executions.
 
 Webhooks and schedules start pipelines through :func:`start_pipeline`, which hands
-the work to the cicd plugin's execution rules (snapshot the definition, insert the
-pending execution and its steps, dispatch it once the transaction commits).  Those
-rules are written against a request today; :class:`_EngineCaller` gives them what
-they read from one - the session, the registry, the transaction manager the session
-is joined to and the acting user - so nothing here depends on an HTTP request.
+the work to the cicd plugin's execution service (snapshot the definition, insert the
+pending execution and its steps, dispatch it once the transaction commits).  The
+service needs an actor and the effects to run after the commit; :class:`_Committer`
+gives the engine's after-commit helpers what they read - the registry and the
+transaction manager the session is joined to - so nothing here needs an HTTP request.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from ansflow_cicd.executions import insert_execution, snapshot_definition
 from ansflow_cicd.models import Tool
+from ansflow_cicd.services import ExecutionService, RequestEffects
 from ansflow_pipelines.models import Pipeline
+from ansflow_projects.interfaces import Actor as ServiceActor
 from sqlalchemy.orm import Session
 
 from ansflow_pyramid.db import MANAGER_KEY
 from ansflow_triggers.interfaces import Actor, PipelineNotRunnable
 
 
-@dataclass(frozen=True)
-class _UserIdentity:
-    user_id: int
+class _Committer:
+    """The registry and transaction manager the engine's after-commit helpers use."""
 
-
-class _EngineCaller:
-    """What the cicd plugin's execution functions read from their caller."""
-
-    def __init__(self, dbsession: Session, registry: Any, actor: Actor) -> None:
-        self.dbsession = dbsession
+    def __init__(self, dbsession: Session, registry: Any) -> None:
         self.registry = registry
         # Dispatch waits for this manager's commit (see submit_after_commit).
         self.tm = dbsession.info.get(MANAGER_KEY)
-        self.identity = _UserIdentity(actor.user_id) if actor.user_id is not None else None
 
 
 def start_pipeline(
@@ -51,17 +44,21 @@ def start_pipeline(
     """A pending execution of ``pipeline``, dispatched after the commit; its id."""
     if not pipeline.is_active:
         raise PipelineNotRunnable(f"Pipeline {pipeline.id} is inactive and cannot run.")
-    tool = None
-    if pipeline.execution_tool_id is not None:
-        tool = dbsession.get(Tool, pipeline.execution_tool_id)
-        if tool is not None and tool.project_id != pipeline.project_id:
-            tool = None
-    execution = insert_execution(
-        _EngineCaller(dbsession, registry, actor),  # type: ignore[arg-type]
-        project_id=pipeline.project_id,
-        pipeline_id=pipeline.id,
-        tool_id=tool.id if tool is not None else None,
-        definition=snapshot_definition(pipeline, tool),
+    tool_id = pipeline.execution_tool_id
+    if tool_id is not None:
+        tool = dbsession.get(Tool, tool_id)
+        if tool is None or tool.project_id != pipeline.project_id:
+            tool_id = None
+    # A verified delivery or a due schedule acts for the system: the trigger's own
+    # configuration already decided which pipeline may run.
+    service = ExecutionService(
+        dbsession,
+        ServiceActor(user_id=actor.user_id, username=actor.name, unrestricted=True),
+        RequestEffects(_Committer(dbsession, registry)),
+    )
+    execution = service.create(
+        pipeline,
+        tool_id=tool_id,
         trigger_type=trigger_type,
         parameters=parameters,
         trigger_data=trigger_data,
