@@ -48,8 +48,8 @@ from ansflow_pyramid import make_configurator, migrations
 from ansflow_pyramid.db import session_scope
 from ansflow_pyramid.db.scratch import create_scratch_database, drop_database
 from ansflow_pyramid.execution import get_runtime
-from ansflow_pyramid.execution.sseclient import SSEClient
 from ansflow_pyramid.identity.services import create_user
+from tests.sse_client import SSEClient
 
 PASSWORD = "bench-password-123"
 BUILD_JSON = re.compile(r"/job/[^/]+/\d+/api/json")

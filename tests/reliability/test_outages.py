@@ -10,10 +10,10 @@ import time
 import requests
 from sqlalchemy import create_engine, text
 
-from ansflow_pyramid.execution.sseclient import SSEClient
 from tests.reliability.conftest import PASSWORD, Client
 from tests.reliability.load import Load, describe, server_errors
 from tests.reliability.services import wait_until
+from tests.sse_client import SSEClient
 
 FINAL = ("success", "failed", "cancelled", "timeout")
 
