@@ -301,7 +301,20 @@ class CredentialOut(ReadSchema):
 
 
 class ConnectionTest(BaseModel):
-    """``credentials/{id}/test_connection/`` and ``hosts/test_connection/``."""
+    """``credentials/{id}/test_connection/`` and ``hosts/test_connection/``.
+
+    Names a stored host (``host_id``) or describes one (``hostname``); the document
+    says so with ``anyOf``, so a body with neither is invalid by the schema too.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["host_id"], "properties": {"host_id": {"type": "integer"}}},
+                {"required": ["hostname"], "properties": {"hostname": {"type": "string"}}},
+            ]
+        }
+    )
 
     host_id: OptionalId = Field(default=None, validation_alias=AliasChoices("host_id", "host"))
     hostname: HostName | None = None

@@ -21,6 +21,14 @@ PASSWORD = "fuzzing password 123"
 EXAMPLES = int(os.environ.get("ANSFLOW_FUZZ_EXAMPLES", "6"))
 OUTBOUND = ("health_check/", "test_connection/")
 STREAMING = ("events/",)
+# Ansible's connection tests log in over SSH to the host the body names, not through the
+# HTTP client: fuzzing them would send invented host names to the network.
+# tests/ansible/ covers them against a local sshd.
+NOT_HTTP = ("/api/v1/ansible/",)
+
+
+def fuzzed_outbound(path: str) -> bool:
+    return path.endswith(OUTBOUND) and not path.startswith(NOT_HTTP)
 
 
 def test_fuzz_outbound_actions_and_streams(make_app, testapp, dbsession):
@@ -65,7 +73,7 @@ def test_fuzz_outbound_actions_and_streams(make_app, testapp, dbsession):
             app,
             examples_per_operation=EXAMPLES,
             headers=headers,
-            skip=lambda path: not path.endswith(OUTBOUND),
+            skip=lambda path: not fuzzed_outbound(path),
         )
         # A stream's success is text/event-stream, which the document (built from
         # JSON actions) cannot declare yet: every other check applies, and its error
